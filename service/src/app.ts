@@ -1,0 +1,57 @@
+import cors from 'cors';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { Redis } from 'ioredis';
+import type { Config } from './config';
+import type { Database } from './db/client';
+import { healthRoutes } from './health/routes';
+import type { SizingReport } from './health/sizing-guard';
+import { errorHandler, notFound, requestContext } from './http';
+import type { Lifecycle } from './lifecycle';
+import { redirect, linksApi } from './links/routes';
+import type { LinkService } from './links/service';
+import type { Logger } from './logger';
+
+export interface AppDeps {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly db: Database;
+  readonly redis: Redis;
+  readonly links: LinkService;
+  readonly lifecycle: Lifecycle;
+  readonly sizing: SizingReport;
+}
+
+/**
+ * Builds the Express app; never listens (server.ts does). The redirect route
+ * is mounted last and carries no helmet/CORS/body parsing: nothing runs on the
+ * hot path that a redirect does not need.
+ */
+export function createApp(deps: AppDeps): Express {
+  const { config, log } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use(requestContext(log, deps.lifecycle, config.ACCESS_LOG_SAMPLE_RATE));
+  app.use(healthRoutes(deps));
+  if (config.FAULT_INJECTION) {
+    // Test-only (refused in production by config): lets PM2 tests crash one worker on demand.
+    app.post('/__fault/crash', (_req, res) => {
+      res.status(202).json({ crashing: process.pid });
+      setImmediate(() => {
+        throw new Error('fault injection: crash requested');
+      });
+    });
+  }
+  app.use(
+    '/api',
+    helmet(),
+    cors({ origin: [...config.ALLOWED_ORIGINS], methods: ['GET', 'POST', 'DELETE'], maxAge: 600 }),
+    linksApi(deps.links, config),
+  );
+  app.get('/:slug', redirect(deps.links));
+  app.use(notFound);
+  app.use(errorHandler(log, config.NODE_ENV === 'development'));
+  return app;
+}

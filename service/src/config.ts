@@ -1,0 +1,128 @@
+import { z } from 'zod';
+
+/**
+ * The service's configuration: parsed once from the environment, frozen, and
+ * the only module that reads `process.env`. Every invalid key is reported in
+ * one error so an operator fixes a broken Secret/ConfigMap in one pass.
+ */
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const list = z
+  .string()
+  .transform((s) => s.split(',').map((v) => v.trim()).filter((v) => v.length > 0));
+const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+const postgresUrl = z
+  .string()
+  .url()
+  .refine((u) => /^postgres(ql)?:$/.test(new URL(u).protocol), 'must be a postgres:// or postgresql:// URL');
+const redisUrl = z
+  .string()
+  .url()
+  .refine((u) => /^rediss?:$/.test(new URL(u).protocol), 'must be a redis:// or rediss:// URL');
+
+const fields = {
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    PORT: int(1, 65535).default(5000),
+    DATABASE_URL: postgresUrl,
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_:.-]{1,64}$/).default('boltlink:'),
+    API_TOKENS: list.pipe(
+      z.array(z.string().min(16, 'each token needs at least 16 characters')).min(1, 'needs at least one token'),
+    ),
+    ALLOWED_ORIGINS: list.default([]),
+    PUBLIC_BASE_URL: z.string().url().optional(),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ACCESS_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
+    DB_POOL_SIZE: int(1, 500).default(10),
+    DB_CONNECT_TIMEOUT_MS: int(100, 60_000).default(1_000),
+    DB_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5_000),
+    REDIS_COMMAND_TIMEOUT_MS: int(10, 60_000).default(500),
+    CACHE_TTL_SECONDS: int(1, 7 * 86_400).default(3_600),
+    NEGATIVE_CACHE_TTL_SECONDS: int(1, 3_600).default(5),
+    CLICK_FLUSH_INTERVAL_MS: int(100, 600_000).default(1_000),
+    HEALTH_TIMEOUT_MS: int(50, 10_000).default(800),
+    KEEP_ALIVE_TIMEOUT_MS: int(1_000, 600_000).default(65_000),
+    SHUTDOWN_DRAIN_MS: int(0, 60_000).default(1_000),
+    SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(8_000),
+    PM2_INSTANCES: int(1, 1024).optional(),
+    FAULT_INJECTION: flag.default(false),
+};
+
+const schema = z
+  .object(fields)
+  .superRefine((c, ctx) => {
+    if (c.NODE_ENV !== 'production') return;
+    if (c.ALLOWED_ORIGINS.includes('*')) {
+      ctx.addIssue({ code: 'custom', path: ['ALLOWED_ORIGINS'], message: "'*' is refused when NODE_ENV=production" });
+    }
+    if (!c.PUBLIC_BASE_URL) {
+      ctx.addIssue({ code: 'custom', path: ['PUBLIC_BASE_URL'], message: 'is required when NODE_ENV=production' });
+    }
+    if (c.FAULT_INJECTION) {
+      ctx.addIssue({ code: 'custom', path: ['FAULT_INJECTION'], message: 'is refused when NODE_ENV=production' });
+    }
+  })
+  .superRefine((c, ctx) => {
+    if (c.SHUTDOWN_DRAIN_MS >= c.SHUTDOWN_TIMEOUT_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SHUTDOWN_DRAIN_MS'],
+        message: `(${c.SHUTDOWN_DRAIN_MS}) must be below SHUTDOWN_TIMEOUT_MS (${c.SHUTDOWN_TIMEOUT_MS})`,
+      });
+    }
+  });
+
+type Parsed = z.infer<typeof schema>;
+
+export interface Config extends Readonly<Omit<Parsed, 'API_TOKENS' | 'ALLOWED_ORIGINS' | 'PUBLIC_BASE_URL'>> {
+  readonly API_TOKENS: readonly string[];
+  readonly ALLOWED_ORIGINS: readonly string[];
+  /** Public origin used in `shortUrl` and to refuse links that point back at the service. */
+  readonly PUBLIC_BASE_URL: string;
+  /** `headersTimeout` must exceed `keepAliveTimeout` or Node cuts idle sockets mid-request. */
+  readonly HEADERS_TIMEOUT_MS: number;
+}
+
+/** Thrown with every bad key in one message. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses `env` (default `process.env`) into a frozen Config or throws ConfigError. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const c = parse(schema, env);
+  return Object.freeze({
+    ...c,
+    API_TOKENS: Object.freeze([...c.API_TOKENS]),
+    ALLOWED_ORIGINS: Object.freeze([...c.ALLOWED_ORIGINS]),
+    PUBLIC_BASE_URL: (c.PUBLIC_BASE_URL ?? `http://localhost:${c.PORT}`).replace(/\/+$/, ''),
+    HEADERS_TIMEOUT_MS: c.KEEP_ALIVE_TIMEOUT_MS + 1_000,
+  });
+}
+
+const migrateSchema = z.object({ DATABASE_URL: fields.DATABASE_URL, LOG_LEVEL: fields.LOG_LEVEL });
+export type MigrateConfig = Readonly<z.infer<typeof migrateSchema>>;
+
+/** The migration command needs only the database: it runs without the API's secrets. */
+export function loadMigrateConfig(env: NodeJS.ProcessEnv = process.env): MigrateConfig {
+  return Object.freeze(parse(migrateSchema, env));
+}
+
+function parse<S extends z.ZodType>(s: S, env: NodeJS.ProcessEnv): z.infer<S> {
+  const result = s.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => {
+      const key = i.path.length > 0 ? String(i.path[0]) : '(environment)';
+      const value = env[key];
+      const shown = key === 'API_TOKENS' || key.endsWith('_URL') || value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
+      const message = value === undefined && i.code === 'invalid_type' ? 'is required' : i.message;
+      return `${key}: ${message}${shown}`;
+    });
+    throw new ConfigError(problems);
+  }
+  return result.data;
+}

@@ -1,0 +1,69 @@
+import express, { Router, type RequestHandler } from 'express';
+import type { Config } from '../config';
+import { AppError, ErrorCode } from '../errors';
+import { requireBearer } from '../auth';
+import type { LinkService } from './service';
+import { createLinkSchema, RESERVED_SLUGS, SLUG_PATTERN } from './validation';
+
+export const MAX_BODY_BYTES = 16 * 1024;
+
+/** `/api/links`: create, read and delete links. Writes need a bearer token. */
+export function linksApi(links: LinkService, config: Pick<Config, 'API_TOKENS' | 'PUBLIC_BASE_URL'>): Router {
+  const router = Router();
+  const auth = requireBearer(config.API_TOKENS);
+  const schema = createLinkSchema(config.PUBLIC_BASE_URL);
+  const json = express.json({ limit: MAX_BODY_BYTES, strict: true, type: () => true });
+
+  router.post('/links', auth, requireJson, json, async (req, res) => {
+    const parsed = schema.safeParse(req.body);
+    if (!parsed.success) {
+      const details = parsed.error.issues.map((i) => ({
+        field: i.path.length > 0 ? i.path.join('.') : i.code === 'unrecognized_keys' ? i.keys.join(',') : 'body',
+        message: i.message,
+      }));
+      throw new AppError(400, ErrorCode.ValidationFailed, `invalid link: ${details.map((d) => `${d.field} ${d.message}`).join('; ')}`, details);
+    }
+    res.status(201).json(await links.create(parsed.data));
+  });
+
+  router.get('/links/:slug', async (req, res) => {
+    res.json(await links.get(requireSlug(String(req.params.slug))));
+  });
+
+  router.delete('/links/:slug', auth, async (req, res) => {
+    await links.delete(requireSlug(String(req.params.slug)));
+    res.status(204).end();
+  });
+
+  return router;
+}
+
+/** `GET /:slug`: the hot path. Malformed or reserved slugs are 404 without touching Redis. */
+export function redirect(links: LinkService): RequestHandler {
+  return async (req, res) => {
+    const slug = requireSlug(String(req.params.slug));
+    const r = await links.resolve(slug);
+    if (r.kind === 'found') {
+      // res.location + end instead of res.redirect: no content negotiation or HTML body on the hot path.
+      res.location(r.url).status(302).end();
+      return;
+    }
+    if (r.kind === 'expired') throw new AppError(410, ErrorCode.LinkExpired, `link '${slug}' has expired`);
+    throw new AppError(404, ErrorCode.LinkNotFound, `no link with slug '${slug}'`);
+  };
+}
+
+function requireSlug(slug: string): string {
+  if (!SLUG_PATTERN.test(slug) || RESERVED_SLUGS.has(slug.toLowerCase())) {
+    throw new AppError(404, ErrorCode.LinkNotFound, `no link with slug '${slug.slice(0, 80)}'`);
+  }
+  return slug;
+}
+
+const requireJson: RequestHandler = (req, _res, next) => {
+  if (!req.is('application/json')) {
+    next(new AppError(415, ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json'));
+    return;
+  }
+  next();
+};
