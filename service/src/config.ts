@@ -23,7 +23,7 @@ const redisUrl = z
 
 const fields = {
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-    PORT: int(1, 65535).default(5000),
+    PORT: int(0, 65535).default(5000),
     DATABASE_URL: postgresUrl,
     REDIS_URL: redisUrl,
     REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_:.-]{1,64}$/).default('boltlink:'),

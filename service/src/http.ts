@@ -62,6 +62,11 @@ function isDatabaseUnavailable(err: unknown): boolean {
   ) || err.name === 'DriverAdapterError';
 }
 
+function isClientHttpError(err: unknown): err is { status: number; expose?: boolean; message: string } {
+  const status = (err as { status?: unknown } | null)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
 /** The one error middleware: JSON bodies, no stack traces outside development. */
 export function errorHandler(log: Logger, exposeStacks: boolean): ErrorRequestHandler {
   return (err: unknown, _req, res, _next) => {
@@ -71,6 +76,9 @@ export function errorHandler(log: Logger, exposeStacks: boolean): ErrorRequestHa
     } else if (typeof err === 'object' && err !== null && typeof (err as { type?: unknown }).type === 'string' && BODY_ERRORS[(err as { type: string }).type]) {
       const [status, code, message] = BODY_ERRORS[(err as { type: string }).type]!;
       e = new AppError(status, code, message);
+    } else if (isClientHttpError(err)) {
+      // Other body-reading failures (e.g. a body that claims gzip but is not) are the client's.
+      e = new AppError(err.status, ErrorCode.BadRequest, err.expose ? err.message : 'bad request');
     } else if (isDatabaseUnavailable(err)) {
       log.warn({ err, reqId: res.locals.requestId }, 'database unavailable');
       e = new AppError(503, ErrorCode.ServiceUnavailable, 'database unavailable, retry later');

@@ -43,7 +43,8 @@ function urlProblem(raw: string, ownHost: string): string | undefined {
     return 'must be an absolute URL';
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must use http or https';
-  if (!/^https?:\/\//i.test(raw)) return 'must be an absolute URL';
+  // WHATWG parsing forgives `http:/x`, `http:///x` and backslashes; browsers do too, so we insist on the plain form.
+  if (!/^https?:\/\/[^/\\]/i.test(raw)) return 'must be an absolute URL';
   if (u.username || u.password) return 'must not contain credentials';
   if (!u.hostname) return 'must have a host';
   if (u.host.toLowerCase() === ownHost) return 'must not point at this service';

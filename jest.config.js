@@ -1,0 +1,10 @@
+/** Tests run against real PostgreSQL and Redis; see service/test/global-setup.ts. */
+module.exports = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  testMatch: ['<rootDir>/service/test/**/*.test.ts', '<rootDir>/infra/test/**/*.test.ts', '<rootDir>/loadtest/test/**/*.test.ts'],
+  globalSetup: '<rootDir>/service/test/global-setup.ts',
+  globalTeardown: '<rootDir>/service/test/global-teardown.ts',
+  testTimeout: 60_000,
+  maxWorkers: 2,
+};

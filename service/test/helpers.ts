@@ -1,0 +1,125 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import net from 'node:net';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { Client } from 'pg';
+import pino from 'pino';
+import { loadConfig, type Config } from '../src/config';
+import { start, type Running } from '../src/server';
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const TOKEN = 'test-token-0123456789abcdef';
+export const PUBLIC_BASE_URL = 'http://sho.rt';
+
+/** Env for a service under test: the suite's database, the shared Redis under a private prefix. */
+export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    DATABASE_URL: process.env.DATABASE_URL!,
+    REDIS_URL: process.env.REDIS_URL!,
+    REDIS_KEY_PREFIX: `bltest:${randomBytes(4).toString('hex')}:`,
+    API_TOKENS: `${TOKEN},second-token-abcdefghijkl`,
+    PUBLIC_BASE_URL,
+    LOG_LEVEL: 'silent',
+    PORT: '0',
+    SHUTDOWN_DRAIN_MS: '50',
+    ...overrides,
+  };
+}
+
+export interface TestService {
+  readonly url: string;
+  readonly config: Config;
+  readonly running: Running;
+  stop(): Promise<void>;
+}
+
+/** The real service, in this process, on an ephemeral port. */
+export async function startService(overrides: Record<string, string> = {}): Promise<TestService> {
+  const config = loadConfig(testEnv(overrides));
+  const running = await start(config, pino({ level: 'silent' }));
+  return {
+    url: `http://127.0.0.1:${running.port}`,
+    config,
+    running,
+    stop: () => running.shutdown('test'),
+  };
+}
+
+export async function createLink(base: string, body: Record<string, unknown>): Promise<Response> {
+  return fetch(`${base}/api/links`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+export const uniqueSlug = (tag = 't') => `${tag}-${randomBytes(6).toString('hex')}`;
+
+/** A direct connection to the suite's database, for asserting what was stored. */
+export async function sql<T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
+  const client = new Client({ connectionString: process.env.DATABASE_URL });
+  await client.connect();
+  try {
+    return (await client.query<T>(text, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+export function redisFor(config: Pick<Config, 'REDIS_URL' | 'REDIS_KEY_PREFIX'>, url = config.REDIS_URL): Redis {
+  return new Redis(url, { keyPrefix: config.REDIS_KEY_PREFIX, lazyConnect: false });
+}
+
+export async function freePort(): Promise<number> {
+  const srv = net.createServer().listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** A private redis-server on a spare port, for tests that stop Redis (never the shared one). */
+export async function startPrivateRedis(port?: number): Promise<{ port: number; url: string; stop(): Promise<unknown> }> {
+  const p = port ?? (await freePort());
+  const proc = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
+  await waitFor(async () => {
+    const r = new Redis(p, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    r.on('error', () => undefined);
+    try {
+      await r.connect();
+      return (await r.ping()) === 'PONG';
+    } catch {
+      return false;
+    } finally {
+      r.disconnect();
+    }
+  }, 5_000);
+  return { port: p, url: `redis://127.0.0.1:${p}`, stop: () => stopProcess(proc) };
+}
+
+export async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (proc.exitCode !== null) return proc.exitCode;
+  const exited = once(proc, 'exit');
+  proc.kill(signal);
+  const [code] = await exited;
+  return code as number | null;
+}
+
+/** Polls `fn` until it returns true or `timeoutMs` passes (then throws). */
+export async function waitFor(fn: () => Promise<boolean> | boolean, timeoutMs: number, intervalMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** A response's JSON body, loosely typed for assertions. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const json = async (res: Response): Promise<any> => res.json();
