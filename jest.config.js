@@ -2,7 +2,11 @@
 module.exports = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
-  testMatch: ['<rootDir>/service/test/**/*.test.ts', '<rootDir>/infra/test/**/*.test.ts', '<rootDir>/loadtest/test/**/*.test.ts'],
+  testMatch: [
+    '<rootDir>/service/test/**/*.test.ts',
+    '<rootDir>/infra/test/**/*.test.ts',
+    '<rootDir>/loadtest/test/**/*.test.ts',
+  ],
   globalSetup: '<rootDir>/service/test/global-setup.ts',
   globalTeardown: '<rootDir>/service/test/global-teardown.ts',
   testTimeout: 60_000,

@@ -7,9 +7,12 @@ import { z } from 'zod';
  */
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const list = z
-  .string()
-  .transform((s) => s.split(',').map((v) => v.trim()).filter((v) => v.length > 0));
+const list = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0),
+);
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 const postgresUrl = z
@@ -22,31 +25,34 @@ const redisUrl = z
   .refine((u) => /^rediss?:$/.test(new URL(u).protocol), 'must be a redis:// or rediss:// URL');
 
 const fields = {
-    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-    PORT: int(0, 65535).default(5000),
-    DATABASE_URL: postgresUrl,
-    REDIS_URL: redisUrl,
-    REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_:.-]{1,64}$/).default('boltlink:'),
-    API_TOKENS: list.pipe(
-      z.array(z.string().min(16, 'each token needs at least 16 characters')).min(1, 'needs at least one token'),
-    ),
-    ALLOWED_ORIGINS: list.default([]),
-    PUBLIC_BASE_URL: z.string().url().optional(),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    ACCESS_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
-    DB_POOL_SIZE: int(1, 500).default(10),
-    DB_CONNECT_TIMEOUT_MS: int(100, 60_000).default(1_000),
-    DB_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5_000),
-    REDIS_COMMAND_TIMEOUT_MS: int(10, 60_000).default(500),
-    CACHE_TTL_SECONDS: int(1, 7 * 86_400).default(3_600),
-    NEGATIVE_CACHE_TTL_SECONDS: int(1, 3_600).default(5),
-    CLICK_FLUSH_INTERVAL_MS: int(100, 600_000).default(1_000),
-    HEALTH_TIMEOUT_MS: int(50, 10_000).default(800),
-    KEEP_ALIVE_TIMEOUT_MS: int(1_000, 600_000).default(65_000),
-    SHUTDOWN_DRAIN_MS: int(0, 60_000).default(1_000),
-    SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(8_000),
-    PM2_INSTANCES: int(1, 1024).optional(),
-    FAULT_INJECTION: flag.default(false),
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  PORT: int(0, 65535).default(5000),
+  DATABASE_URL: postgresUrl,
+  REDIS_URL: redisUrl,
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_:.-]{1,64}$/)
+    .default('boltlink:'),
+  API_TOKENS: list.pipe(
+    z.array(z.string().min(16, 'each token needs at least 16 characters')).min(1, 'needs at least one token'),
+  ),
+  ALLOWED_ORIGINS: list.default([]),
+  PUBLIC_BASE_URL: z.string().url().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ACCESS_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
+  DB_POOL_SIZE: int(1, 500).default(10),
+  DB_CONNECT_TIMEOUT_MS: int(100, 60_000).default(1_000),
+  DB_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5_000),
+  REDIS_COMMAND_TIMEOUT_MS: int(10, 60_000).default(500),
+  CACHE_TTL_SECONDS: int(1, 7 * 86_400).default(3_600),
+  NEGATIVE_CACHE_TTL_SECONDS: int(1, 3_600).default(5),
+  CLICK_FLUSH_INTERVAL_MS: int(100, 600_000).default(1_000),
+  HEALTH_TIMEOUT_MS: int(50, 10_000).default(800),
+  KEEP_ALIVE_TIMEOUT_MS: int(1_000, 600_000).default(65_000),
+  SHUTDOWN_DRAIN_MS: int(0, 60_000).default(1_000),
+  SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(8_000),
+  PM2_INSTANCES: int(1, 1024).optional(),
+  FAULT_INJECTION: flag.default(false),
 };
 
 const schema = z
@@ -118,7 +124,8 @@ function parse<S extends z.ZodType>(s: S, env: NodeJS.ProcessEnv): z.infer<S> {
     const problems = result.error.issues.map((i) => {
       const key = i.path.length > 0 ? String(i.path[0]) : '(environment)';
       const value = env[key];
-      const shown = key === 'API_TOKENS' || key.endsWith('_URL') || value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
+      const shown =
+        key === 'API_TOKENS' || key.endsWith('_URL') || value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
       const message = value === undefined && i.code === 'invalid_type' ? 'is required' : i.message;
       return `${key}: ${message}${shown}`;
     });

@@ -17,7 +17,7 @@ export function requestContext(log: Logger, lifecycle: Lifecycle, sampleRate: nu
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.locals.requestId = id;
     res.setHeader('X-Request-Id', id);
-    if (lifecycle.phase === 'draining') res.setHeader('Connection', 'close');
+    lifecycle.track(res);
     if (sampleRate > 0 && (sampleRate >= 1 || Math.random() < sampleRate)) {
       const start = process.hrtime.bigint();
       res.on('finish', () => {
@@ -57,9 +57,10 @@ function isDatabaseUnavailable(err: unknown): boolean {
   if (err.name === 'PrismaClientInitializationError') return true;
   const code = (err as { code?: unknown }).code;
   return (
-    err.name.startsWith('PrismaClient') &&
-    (typeof code !== 'string' || /^P10\d\d$/.test(code) || code === 'P2024' || code === 'P2037')
-  ) || err.name === 'DriverAdapterError';
+    (err.name.startsWith('PrismaClient') &&
+      (typeof code !== 'string' || /^P10\d\d$/.test(code) || code === 'P2024' || code === 'P2037')) ||
+    err.name === 'DriverAdapterError'
+  );
 }
 
 function isClientHttpError(err: unknown): err is { status: number; expose?: boolean; message: string } {
@@ -73,7 +74,12 @@ export function errorHandler(log: Logger, exposeStacks: boolean): ErrorRequestHa
     let e: AppError;
     if (err instanceof AppError) {
       e = err;
-    } else if (typeof err === 'object' && err !== null && typeof (err as { type?: unknown }).type === 'string' && BODY_ERRORS[(err as { type: string }).type]) {
+    } else if (
+      typeof err === 'object' &&
+      err !== null &&
+      typeof (err as { type?: unknown }).type === 'string' &&
+      BODY_ERRORS[(err as { type: string }).type]
+    ) {
       const [status, code, message] = BODY_ERRORS[(err as { type: string }).type]!;
       e = new AppError(status, code, message);
     } else if (isClientHttpError(err)) {

@@ -31,7 +31,13 @@ export async function start(config: Config, log: Logger = createLogger(config)):
   const db = createDatabase(config);
   const redis = createRedis(config);
   const clicks = new ClickCounter(redis, db.prisma, log);
-  const links = new LinkService(db.prisma, new LinkCache(redis, config.CACHE_TTL_SECONDS, config.NEGATIVE_CACHE_TTL_SECONDS), clicks, config, log);
+  const links = new LinkService(
+    db.prisma,
+    new LinkCache(redis, config.CACHE_TTL_SECONDS, config.NEGATIVE_CACHE_TTL_SECONDS),
+    clicks,
+    config,
+    log,
+  );
   const sizing = assessSizing(
     config.PM2_INSTANCES ?? 1,
     Math.round(getHeapStatistics().heap_size_limit / MiB),
@@ -61,7 +67,12 @@ export async function start(config: Config, log: Logger = createLogger(config)):
     // Requests arriving during the drain still succeed but carry Connection: close,
     // so keep-alive clients move to another worker/pod before we stop accepting.
     await new Promise((r) => setTimeout(r, config.SHUTDOWN_DRAIN_MS));
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // close() stops accepting and drops idle keep-alive sockets; sockets that go idle
+    // later (their last response already said Connection: close) are swept until done.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const sweep = setInterval(() => server.closeIdleConnections(), 100);
+    await closed;
+    clearInterval(sweep);
     await clicks.stop().catch((err: unknown) => log.error({ err }, 'final click flush failed'));
     await Promise.allSettled([db.close(), redis.quit()]);
     log.info('shutdown complete');

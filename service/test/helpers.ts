@@ -82,7 +82,9 @@ export async function freePort(): Promise<number> {
 }
 
 /** A private redis-server on a spare port, for tests that stop Redis (never the shared one). */
-export async function startPrivateRedis(port?: number): Promise<{ port: number; url: string; stop(): Promise<unknown> }> {
+export async function startPrivateRedis(
+  port?: number,
+): Promise<{ port: number; url: string; stop(): Promise<unknown> }> {
   const p = port ?? (await freePort());
   const proc = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: 'ignore',

@@ -41,7 +41,10 @@ export interface MigrateResult {
 
 export async function readMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  const names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const names = entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
   return Promise.all(
     names.map(async (name) => {
       const sql = await readFile(path.join(dir, name, 'migration.sql'), 'utf8');
@@ -71,11 +74,15 @@ export async function migrate(databaseUrl: string, dir = MIGRATIONS_DIR): Promis
     for (const m of migrations) {
       const row = recorded.get(m.name);
       if (row && row.finished_at === null) {
-        throw new Error(`migration ${m.name} failed earlier and was not rolled back; resolve it before migrating again`);
+        throw new Error(
+          `migration ${m.name} failed earlier and was not rolled back; resolve it before migrating again`,
+        );
       }
       if (row) {
         if (row.checksum !== m.checksum) {
-          throw new Error(`migration ${m.name} was modified after it was applied (checksum ${row.checksum} != ${m.checksum})`);
+          throw new Error(
+            `migration ${m.name} was modified after it was applied (checksum ${row.checksum} != ${m.checksum})`,
+          );
         }
         alreadyApplied.push(m.name);
         continue;

@@ -11,10 +11,12 @@ export type CheckStatus = 'ok' | 'down';
 export function check(probe: () => Promise<unknown>, timeoutMs: number): Promise<CheckStatus> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve('down'), timeoutMs);
-    probe().then(
-      () => resolve('ok'),
-      () => resolve('down'),
-    ).finally(() => clearTimeout(timer));
+    probe()
+      .then(
+        () => resolve('ok'),
+        () => resolve('down'),
+      )
+      .finally(() => clearTimeout(timer));
   });
 }
 

@@ -38,15 +38,26 @@ export function readCgroupLimits(root = '/sys/fs/cgroup', selfCgroup = readOrEmp
   const paths = parseSelfCgroup(selfCgroup);
   if (existsSync(path.join(root, 'cgroup.controllers'))) {
     const dir = firstExisting([path.join(root, paths.get('') ?? ''), root], 'cpu.max') ?? root;
-    return { cpuQuota: parseCpuMax(readOrEmpty(path.join(dir, 'cpu.max'))), memoryLimitBytes: parseV2Memory(readOrEmpty(path.join(dir, 'memory.max'))) };
+    return {
+      cpuQuota: parseCpuMax(readOrEmpty(path.join(dir, 'cpu.max'))),
+      memoryLimitBytes: parseV2Memory(readOrEmpty(path.join(dir, 'memory.max'))),
+    };
   }
-  const cpuBase = firstExisting(['cpu', 'cpu,cpuacct'].map((c) => path.join(root, c)), 'cpu.cfs_quota_us');
-  const cpuDir = cpuBase && (firstExisting([path.join(cpuBase, paths.get('cpu') ?? ''), cpuBase], 'cpu.cfs_quota_us') ?? cpuBase);
+  const cpuBase = firstExisting(
+    ['cpu', 'cpu,cpuacct'].map((c) => path.join(root, c)),
+    'cpu.cfs_quota_us',
+  );
+  const cpuDir =
+    cpuBase && (firstExisting([path.join(cpuBase, paths.get('cpu') ?? ''), cpuBase], 'cpu.cfs_quota_us') ?? cpuBase);
   const memBase = path.join(root, 'memory');
-  const memDir = firstExisting([path.join(memBase, paths.get('memory') ?? ''), memBase], 'memory.limit_in_bytes') ?? memBase;
+  const memDir =
+    firstExisting([path.join(memBase, paths.get('memory') ?? ''), memBase], 'memory.limit_in_bytes') ?? memBase;
   return {
     cpuQuota: cpuDir
-      ? parseV1Cpu(readOrEmpty(path.join(cpuDir, 'cpu.cfs_quota_us')), readOrEmpty(path.join(cpuDir, 'cpu.cfs_period_us')))
+      ? parseV1Cpu(
+          readOrEmpty(path.join(cpuDir, 'cpu.cfs_quota_us')),
+          readOrEmpty(path.join(cpuDir, 'cpu.cfs_period_us')),
+        )
       : null,
     memoryLimitBytes: parseV1Memory(readOrEmpty(path.join(memDir, 'memory.limit_in_bytes'))),
   };

@@ -21,7 +21,12 @@ export function linksApi(links: LinkService, config: Pick<Config, 'API_TOKENS' |
         field: i.path.length > 0 ? i.path.join('.') : i.code === 'unrecognized_keys' ? i.keys.join(',') : 'body',
         message: i.message,
       }));
-      throw new AppError(400, ErrorCode.ValidationFailed, `invalid link: ${details.map((d) => `${d.field} ${d.message}`).join('; ')}`, details);
+      throw new AppError(
+        400,
+        ErrorCode.ValidationFailed,
+        `invalid link: ${details.map((d) => `${d.field} ${d.message}`).join('; ')}`,
+        details,
+      );
     }
     res.status(201).json(await links.create(parsed.data));
   });

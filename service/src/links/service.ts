@@ -77,7 +77,9 @@ export class LinkService {
       throw new AppError(503, ErrorCode.ServiceUnavailable, 'cache unavailable; the link was not deleted, retry');
     });
     const { count } = await this.prisma.link.deleteMany({ where: { slug } });
-    await this.cache.invalidate(slug).catch((err: unknown) => this.log.warn({ err, slug }, 'cache invalidation failed'));
+    await this.cache
+      .invalidate(slug)
+      .catch((err: unknown) => this.log.warn({ err, slug }, 'cache invalidation failed'));
     if (count === 0) throw notFound(slug);
   }
 

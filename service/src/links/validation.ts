@@ -2,8 +2,24 @@ import { z } from 'zod';
 
 /** Paths the service owns or may own; a slug can never shadow them. */
 export const RESERVED_SLUGS: ReadonlySet<string> = new Set([
-  'api', 'health', 'ready', 'livez', 'readyz', 'healthz', 'metrics', 'status', 'admin', 'login', 'logout',
-  'static', 'assets', 'favicon.ico', 'robots.txt', 'well-known', 'docs', 'www',
+  'api',
+  'health',
+  'ready',
+  'livez',
+  'readyz',
+  'healthz',
+  'metrics',
+  'status',
+  'admin',
+  'login',
+  'logout',
+  'static',
+  'assets',
+  'favicon.ico',
+  'robots.txt',
+  'well-known',
+  'docs',
+  'www',
 ]);
 
 export const SLUG_PATTERN = /^[A-Za-z0-9_-]{3,64}$/;
@@ -34,7 +50,6 @@ export function urlSchema(publicBaseUrl: string) {
 }
 
 function urlProblem(raw: string, ownHost: string): string | undefined {
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u0020\u007f-\u009f\u2028\u2029]/.test(raw)) return 'must not contain whitespace or control characters';
   let u: URL;
   try {

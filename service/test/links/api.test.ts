@@ -1,5 +1,15 @@
 import type { Redis } from 'ioredis';
-import { createLink, json, redisFor, sql, startService, TOKEN, uniqueSlug, waitFor, type TestService } from '../helpers';
+import {
+  createLink,
+  json,
+  redisFor,
+  sql,
+  startService,
+  TOKEN,
+  uniqueSlug,
+  waitFor,
+  type TestService,
+} from '../helpers';
 
 let svc: TestService;
 let redis: Redis;
@@ -21,7 +31,11 @@ describe('POST /api/links', () => {
     expect(res.status).toBe(201);
     const body = await json(res);
     expect(body.slug).toMatch(/^[0-9A-Za-z]{7}$/);
-    expect(body).toMatchObject({ url: 'https://example.com/generated', shortUrl: `http://sho.rt/${body.slug}`, expiresAt: null });
+    expect(body).toMatchObject({
+      url: 'https://example.com/generated',
+      shortUrl: `http://sho.rt/${body.slug}`,
+      expiresAt: null,
+    });
     expect(new Date(body.createdAt).getTime()).toBeGreaterThan(Date.now() - 60_000);
     const rows = await sql('SELECT url FROM links WHERE slug = $1', [body.slug]);
     expect(rows).toEqual([{ url: 'https://example.com/generated' }]);
@@ -133,12 +147,16 @@ describe('click counting', () => {
     const slug = uniqueSlug('clicks');
     await createLink(svc.url, { url: 'https://example.com/clicks', slug });
     for (let i = 0; i < 5; i++) await get(`/${slug}`);
-    const before = await json((await get(`/api/links/${slug}`)));
+    const before = await json(await get(`/api/links/${slug}`));
     expect(before.clicks).toBe(5);
-    await waitFor(async () => (await sql<{ clicks: string }>('SELECT clicks FROM links WHERE slug = $1', [slug]))[0]?.clicks === '5', 5_000);
+    await waitFor(
+      async () =>
+        (await sql<{ clicks: string }>('SELECT clicks FROM links WHERE slug = $1', [slug]))[0]?.clicks === '5',
+      5_000,
+    );
     await new Promise((r) => setTimeout(r, 500)); // two more flush cycles must not add again
     expect((await sql('SELECT clicks FROM links WHERE slug = $1', [slug]))[0]).toEqual({ clicks: '5' });
-    expect((await json((await get(`/api/links/${slug}`)))).clicks).toBe(5);
+    expect((await json(await get(`/api/links/${slug}`))).clicks).toBe(5);
   });
 });
 
@@ -197,7 +215,7 @@ describe('probes', () => {
   });
 
   it('GET /ready and GET /livez answer 200', async () => {
-    expect(await json((await get('/ready')))).toEqual({ ready: true });
+    expect(await json(await get('/ready'))).toEqual({ ready: true });
     expect((await get('/livez')).status).toBe(200);
   });
 });
@@ -210,8 +228,12 @@ describe('HTTP conventions', () => {
   });
 
   it('echoes a well-formed X-Request-Id and generates one otherwise', async () => {
-    expect((await get('/livez', { headers: { 'x-request-id': 'abc-123' } })).headers.get('x-request-id')).toBe('abc-123');
-    expect((await get('/livez', { headers: { 'x-request-id': 'bad id\t' } })).headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await get('/livez', { headers: { 'x-request-id': 'abc-123' } })).headers.get('x-request-id')).toBe(
+      'abc-123',
+    );
+    expect((await get('/livez', { headers: { 'x-request-id': 'bad id\t' } })).headers.get('x-request-id')).toMatch(
+      /^[0-9a-f-]{36}$/,
+    );
   });
 
   it('allows CORS only for ALLOWED_ORIGINS on the API', async () => {
