@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -125,3 +126,31 @@ export async function waitFor(fn: () => Promise<boolean> | boolean, timeoutMs: n
 /** A response's JSON body, loosely typed for assertions. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const json = async (res: Response): Promise<any> => res.json();
+
+/** A POST /api/links whose body arrives slowly, on its own connection: in flight for about `ms` milliseconds. */
+export function slowCreate(port: number, slug: string, ms: number): Promise<{ status: number }> {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify({ url: 'https://example.com/slow', slug });
+    const req = http.request(
+      {
+        port,
+        host: '127.0.0.1',
+        method: 'POST',
+        path: '/api/links',
+        agent: false,
+        headers: {
+          authorization: `Bearer ${TOKEN}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode! }));
+      },
+    );
+    req.on('error', reject);
+    req.write(body.slice(0, 10));
+    setTimeout(() => req.end(body.slice(10)), ms);
+  });
+}

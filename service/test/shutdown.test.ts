@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import http from 'node:http';
 import path from 'node:path';
-import { freePort, json, ROOT, sql, testEnv, TOKEN, uniqueSlug, waitFor } from './helpers';
+import { freePort, json, ROOT, slowCreate, sql, testEnv, TOKEN, uniqueSlug, waitFor } from './helpers';
 
 /** The built service as a real process, so SIGTERM/SIGINT are real signals. */
 async function spawnService(env: Record<string, string>) {
@@ -17,34 +16,6 @@ async function spawnService(env: Record<string, string>) {
   const base = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${base}/ready`).catch(() => null))?.status === 200, 15_000, 100);
   return { proc, base, port, output: () => output };
-}
-
-/** A POST whose body arrives slowly: in flight for about `ms` milliseconds. */
-function slowCreate(port: number, slug: string, ms: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const body = JSON.stringify({ url: 'https://example.com/slow', slug });
-    const req = http.request(
-      {
-        port,
-        host: '127.0.0.1',
-        method: 'POST',
-        path: '/api/links',
-        headers: {
-          authorization: `Bearer ${TOKEN}`,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode!, body: text }));
-      },
-    );
-    req.on('error', reject);
-    req.write(body.slice(0, 10));
-    setTimeout(() => req.end(body.slice(10)), ms);
-  });
 }
 
 describe.each(['SIGTERM', 'SIGINT'] as const)('graceful shutdown on %s', (signal) => {
