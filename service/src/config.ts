@@ -6,6 +6,9 @@ import { z } from 'zod';
  * one error so an operator fixes a broken Secret/ConfigMap in one pass.
  */
 
+/** The port the service listens on unless PORT says otherwise; the chart's containerPort reads this too. */
+export const DEFAULT_PORT = 5000;
+
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const list = z.string().transform((s) =>
   s

@@ -11,6 +11,7 @@ import { Client } from 'pg';
  * here: it downloads a native schema engine at run time.
  */
 
+/** service/prisma/migrations; `npm run build` copies it beside the compiled code, so dist/ runs on its own. */
 export const MIGRATIONS_DIR = path.resolve(__dirname, '../../prisma/migrations');
 
 /** The key Prisma Migrate takes with pg_advisory_lock, so we never run beside it. */

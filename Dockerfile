@@ -1,0 +1,54 @@
+# syntax=docker/dockerfile:1
+# The BoltLink backend under pm2-runtime. Build it with `make image`, which
+# passes WORKERS (the PM2 worker count) and the app user from infra/sizing.ts
+# and infra/image.ts; nothing here re-types a sizing number.
+# Pin the base by digest in CI: --build-arg NODE_IMAGE=node:20.20.2-bookworm-slim@sha256:…
+ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
+FROM deps AS build
+COPY tsconfig.json tsconfig.build.json prisma.config.ts ./
+COPY service ./service
+COPY infra/sizing.ts infra/sizing-cli.ts ./infra/
+RUN npm run build
+
+FROM deps AS prod-deps
+RUN npm prune --omit=dev --no-audit --no-fund && npm cache clean --force
+
+FROM ${NODE_IMAGE} AS runtime
+ARG WORKERS
+ARG SIZING_ENV=prod
+ARG APP_UID
+ARG APP_GID
+ARG APP_PORT
+ARG VERSION=dev
+RUN test -n "$WORKERS" && test -n "$APP_UID" && test -n "$APP_GID" && test -n "$APP_PORT" \
+      || { echo "build with 'make image' (WORKERS, APP_UID, APP_GID and APP_PORT come from infra/)" >&2; exit 1; } \
+ && groupadd --gid "$APP_GID" app \
+ && useradd --uid "$APP_UID" --gid "$APP_GID" --no-create-home --home-dir /tmp --shell /usr/sbin/nologin app
+WORKDIR /app
+# PM2_HOME and HOME under /tmp: the root filesystem is read-only in the cluster,
+# /tmp is an emptyDir. PM2_INSTANCES is what ecosystem.config.js starts.
+ENV NODE_ENV=production \
+    HOME=/tmp \
+    PM2_HOME=/tmp/pm2 \
+    NPM_CONFIG_UPDATE_NOTIFIER=false \
+    PM2_INSTANCES=${WORKERS} \
+    BOLTLINK_SIZING=${SIZING_ENV}
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY service/ecosystem.config.js ./service/
+COPY service/bin ./service/bin
+LABEL org.opencontainers.image.title="boltlink-backend" \
+      org.opencontainers.image.description="BoltLink backend under PM2 cluster mode" \
+      org.opencontainers.image.version="${VERSION}" \
+      boltlink.workers="${WORKERS}" \
+      boltlink.sizing="${SIZING_ENV}"
+USER ${APP_UID}:${APP_GID}
+EXPOSE ${APP_PORT}
+ENTRYPOINT ["node_modules/.bin/pm2-runtime", "service/ecosystem.config.js"]

@@ -1,0 +1,57 @@
+# BoltLink deploy. `make help` lists the targets.
+# Every sizing number comes from infra/sizing.ts: targets ask it (npm run sizing,
+# infra/build-args.ts) instead of re-typing a value.
+
+ENV ?= prod
+# prod is the release `kubectl apply -f charts-out` applies; other environments
+# synthesize to their own folder so they are never mixed into it by accident.
+OUT := $(if $(filter prod,$(ENV)),charts-out,charts-out.$(ENV))
+CDK8S := npx --no-install cdk8s
+DOCKER ?= docker
+
+.PHONY: help install build test lint typecheck check synth sizing image rollout migrate clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: ## npm ci
+	npm ci
+
+build: ## compile service and sizing to dist/ (generates the Prisma client first)
+	npm run build
+
+test: ## tests (need PostgreSQL and Redis: see README)
+	npm test
+
+lint: ## ESLint + Prettier
+	npm run lint
+
+typecheck: ## tsc --noEmit over everything, tests included
+	npm run typecheck
+
+check: lint typecheck test ## lint + typecheck + tests
+
+synth: ## synthesize manifests for ENV (default prod) into charts-out/; atomic: a failure leaves it untouched
+	@tmp=$$(mktemp -d) && \
+	if BOLTLINK_ENV=$(ENV) $(CDK8S) synth --no-check-upgrade --output $$tmp/out > $$tmp/log 2>&1; then \
+	  rm -rf $(OUT) && mv $$tmp/out $(OUT) && rm -rf $$tmp && echo "synthesized $(ENV) into $(OUT)/" && ls $(OUT); \
+	else \
+	  cat $$tmp/log >&2; rm -rf $$tmp; echo "synth failed: $(OUT)/ left as it was" >&2; exit 1; \
+	fi
+
+sizing: ## print the derived sizing table for ENV
+	@npm run -s sizing -- --env $(ENV)
+
+image: ## build the image for ENV with PM2_INSTANCES baked from the sizing (TAG=… to override)
+	$(DOCKER) build --network host $$(IMAGE="$(IMAGE)" TAG="$(TAG)" npx --no-install tsx infra/build-args.ts --env $(ENV)) -f Dockerfile .
+
+rollout: ## roll the Deployment to TAG (make rollout TAG=v1.1) and wait for it
+	@test -n "$(TAG)" || { echo "usage: make rollout TAG=v1.1" >&2; exit 2; }
+	kubectl set image deployment/boltlink-backend backend=$$(IMAGE="$(IMAGE)" TAG="$(TAG)" npx --no-install tsx infra/build-args.ts --ref)
+	kubectl rollout status deployment/boltlink-backend
+
+migrate: build ## apply pending migrations to DATABASE_URL
+	npm run db:migrate
+
+clean: ## remove build output
+	rm -rf dist charts-out.*

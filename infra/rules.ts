@@ -1,0 +1,199 @@
+/**
+ * The checks kube-score, kube-linter and Polaris apply to a stateless HTTP
+ * Deployment, as code over synthesized objects (none of those tools can be
+ * installed here). Each rule returns the violations it finds, so a test can
+ * prove both that charts-out passes and that each rule catches what it names.
+ */
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON of many shapes */
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: any;
+  [key: string]: unknown;
+}
+
+export interface RuleContext {
+  readonly environment: string;
+}
+
+export type Rule = (objects: readonly K8sObject[], ctx: RuleContext) => string[];
+
+const of = (objects: readonly K8sObject[], kind: string) => objects.filter((o) => o.kind === kind);
+const containersOf = (d: K8sObject): any[] => [
+  ...(d.spec?.template?.spec?.initContainers ?? []),
+  ...(d.spec?.template?.spec?.containers ?? []),
+];
+const matches = (selector: Record<string, string> | undefined, labels: Record<string, string> | undefined) =>
+  !!selector && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+const podLabels = (d: K8sObject) => d.spec?.template?.metadata?.labels as Record<string, string> | undefined;
+const SECRETISH = /(TOKEN|SECRET|PASSWORD|PASSWD|_URL|_KEY|CREDENTIAL)S?$/i;
+
+export const RULES: Record<string, Rule> = {
+  'deployment-present': (o) =>
+    of(o, 'Deployment').length === 1 ? [] : [`expected one Deployment, found ${of(o, 'Deployment').length}`],
+
+  'container-resources': (o) =>
+    of(o, 'Deployment').flatMap((d) =>
+      containersOf(d).flatMap((c) =>
+        ['cpu', 'memory', 'ephemeral-storage'].flatMap((r) =>
+          ['requests', 'limits']
+            .filter((k) => c.resources?.[k]?.[r] === undefined || c.resources?.[k]?.[r] === null)
+            .map((k) => `${d.metadata.name}/${c.name}: no ${r} ${k}`),
+        ),
+      ),
+    ),
+
+  'probes-present-and-distinct': (o) =>
+    of(o, 'Deployment').flatMap((d) =>
+      (d.spec?.template?.spec?.containers ?? []).flatMap((c: any) => {
+        const v: string[] = [];
+        for (const p of ['startupProbe', 'livenessProbe', 'readinessProbe']) if (!c[p]) v.push(`${c.name}: no ${p}`);
+        if (
+          c.livenessProbe &&
+          c.readinessProbe &&
+          JSON.stringify(c.livenessProbe.httpGet) === JSON.stringify(c.readinessProbe.httpGet)
+        ) {
+          v.push(`${c.name}: liveness and readiness probe the same endpoint`);
+        }
+        return v;
+      }),
+    ),
+
+  'image-tag-pinned': (o) =>
+    of(o, 'Deployment').flatMap((d) =>
+      containersOf(d)
+        .filter((c) => !/^[^@]+:[^/:]+$|@sha256:[0-9a-f]{64}$/.test(c.image ?? '') || /:latest$/.test(c.image))
+        .map((c) => `${c.name}: image '${c.image}' has no tag or uses latest`),
+    ),
+
+  'pod-security-restricted': (o) =>
+    of(o, 'Deployment').flatMap((d) => {
+      const pod = d.spec?.template?.spec ?? {};
+      const v: string[] = [];
+      if (pod.securityContext?.runAsNonRoot !== true) v.push('pod: runAsNonRoot is not true');
+      if (!(pod.securityContext?.runAsUser >= 10000))
+        v.push(`pod: runAsUser ${pod.securityContext?.runAsUser} is below 10000`);
+      if (!(pod.securityContext?.runAsGroup >= 10000))
+        v.push(`pod: runAsGroup ${pod.securityContext?.runAsGroup} is below 10000`);
+      if (pod.securityContext?.seccompProfile?.type !== 'RuntimeDefault')
+        v.push('pod: seccompProfile is not RuntimeDefault');
+      for (const f of ['hostNetwork', 'hostPID', 'hostIPC']) if (pod[f] === true) v.push(`pod: ${f} is true`);
+      if ((pod.volumes ?? []).some((vol: any) => vol.hostPath)) v.push('pod: hostPath volume');
+      if (pod.automountServiceAccountToken !== false) v.push('pod: automountServiceAccountToken is not false');
+      for (const c of containersOf(d)) {
+        const sc = c.securityContext ?? {};
+        if (sc.readOnlyRootFilesystem !== true) v.push(`${c.name}: readOnlyRootFilesystem is not true`);
+        if (sc.allowPrivilegeEscalation !== false) v.push(`${c.name}: allowPrivilegeEscalation is not false`);
+        if (sc.privileged === true) v.push(`${c.name}: privileged`);
+        if (!(sc.capabilities?.drop ?? []).includes('ALL')) v.push(`${c.name}: capabilities do not drop ALL`);
+        if ((sc.capabilities?.add ?? []).length > 0) v.push(`${c.name}: adds capabilities`);
+        if (sc.runAsNonRoot === false || (sc.runAsUser !== undefined && sc.runAsUser < 10000))
+          v.push(`${c.name}: may run as root or a low uid`);
+      }
+      return v;
+    }),
+
+  'no-secret-values-in-env': (o) =>
+    of(o, 'Deployment').flatMap((d) =>
+      containersOf(d).flatMap((c) =>
+        (c.env ?? [])
+          .filter((e: any) => SECRETISH.test(e.name) && (e.value !== undefined || !e.valueFrom?.secretKeyRef))
+          .map((e: any) => `${c.name}: ${e.name} is not a secretKeyRef`),
+      ),
+    ),
+
+  'no-secrets-in-configmaps': (o) =>
+    of(o, 'ConfigMap').flatMap((cm) =>
+      Object.keys((cm.data as Record<string, string>) ?? {})
+        .filter((k) => SECRETISH.test(k) && k !== 'PUBLIC_BASE_URL')
+        .map((k) => `${cm.metadata.name}: key ${k} looks like a secret`),
+    ),
+
+  'selector-matches-template': (o) =>
+    of(o, 'Deployment')
+      .filter((d) => !matches(d.spec?.selector?.matchLabels, podLabels(d)))
+      .map((d) => `${d.metadata.name}: selector does not match the pod template labels`),
+
+  'service-targets-pods': (o) => {
+    const d = of(o, 'Deployment')[0];
+    if (!d) return [];
+    const ports = new Set<unknown>(
+      (d.spec?.template?.spec?.containers ?? []).flatMap((c: any) =>
+        (c.ports ?? []).flatMap((p: any) => [p.containerPort, p.name]),
+      ),
+    );
+    const services = of(o, 'Service');
+    if (services.length === 0) return ['no Service'];
+    return services.flatMap((s) => [
+      ...(matches(s.spec?.selector, podLabels(d))
+        ? []
+        : [`Service ${s.metadata.name}: selector does not match the pods`]),
+      ...(s.spec?.ports ?? [])
+        .filter((p: any) => !ports.has(p.targetPort))
+        .map((p: any) => `Service ${s.metadata.name}: targetPort ${p.targetPort} is no container port`),
+    ]);
+  },
+
+  'hpa-owns-replicas': (o, ctx) => {
+    const d = of(o, 'Deployment')[0];
+    const hpas = of(o, 'HorizontalPodAutoscaler');
+    const v: string[] = [];
+    if (hpas.length !== 1) return [`expected one HPA, found ${hpas.length}`];
+    const h = hpas[0]!;
+    if (h.apiVersion !== 'autoscaling/v2') v.push(`HPA apiVersion ${h.apiVersion}`);
+    if (h.spec?.scaleTargetRef?.kind !== 'Deployment' || h.spec?.scaleTargetRef?.name !== d?.metadata.name)
+      v.push('HPA does not target the Deployment');
+    if (d?.spec?.replicas !== undefined) v.push('Deployment sets replicas although an HPA owns them');
+    if (ctx.environment === 'prod' && !(h.spec?.minReplicas >= 2))
+      v.push(`HPA minReplicas ${h.spec?.minReplicas} is below 2 in prod`);
+    return v;
+  },
+
+  'pdb-matches': (o) => {
+    const d = of(o, 'Deployment')[0];
+    const pdbs = of(o, 'PodDisruptionBudget');
+    if (pdbs.length !== 1) return [`expected one PodDisruptionBudget, found ${pdbs.length}`];
+    const p = pdbs[0]!;
+    const hpa = of(o, 'HorizontalPodAutoscaler')[0];
+    const v: string[] = [];
+    if (p.apiVersion !== 'policy/v1') v.push(`PDB apiVersion ${p.apiVersion}`);
+    if (d && !matches(p.spec?.selector?.matchLabels, podLabels(d))) v.push('PDB does not select the pods');
+    if (p.spec?.minAvailable !== undefined && !(p.spec.minAvailable < (hpa?.spec?.minReplicas ?? 1)))
+      v.push('PDB minAvailable blocks every eviction at minReplicas');
+    if (p.spec?.maxUnavailable !== undefined && !(p.spec.maxUnavailable >= 1))
+      v.push('PDB maxUnavailable below 1 blocks every eviction');
+    return v;
+  },
+
+  'network-policy-present': (o) => {
+    const d = of(o, 'Deployment')[0];
+    const nps = of(o, 'NetworkPolicy').filter((n) => d && matches(n.spec?.podSelector?.matchLabels, podLabels(d)));
+    if (nps.length === 0) return ['no NetworkPolicy selects the pods'];
+    const types = new Set(nps.flatMap((n) => n.spec?.policyTypes ?? []));
+    return ['Ingress', 'Egress'].filter((t) => !types.has(t)).map((t) => `no ${t} policy for the pods`);
+  },
+
+  'rolling-update-safe': (o) =>
+    of(o, 'Deployment').flatMap((d) => {
+      const ru = d.spec?.strategy?.rollingUpdate;
+      if (d.spec?.strategy?.type !== 'RollingUpdate' || !ru) return [`${d.metadata.name}: not a RollingUpdate`];
+      const v: string[] = [];
+      if (ru.maxUnavailable !== 0) v.push(`${d.metadata.name}: maxUnavailable is ${ru.maxUnavailable}, not 0`);
+      if (!(ru.maxSurge >= 1)) v.push(`${d.metadata.name}: maxSurge ${ru.maxSurge} cannot make progress`);
+      return v;
+    }),
+
+  'recommended-labels': (o) =>
+    o.flatMap((obj) =>
+      ['name', 'instance', 'version', 'component', 'part-of', 'managed-by']
+        .filter((l) => !obj.metadata.labels?.[`app.kubernetes.io/${l}`])
+        .map((l) => `${obj.kind}/${obj.metadata.name}: no app.kubernetes.io/${l} label`),
+    ),
+};
+
+/** Every violation of every rule, prefixed with the rule's name. */
+export function checkManifests(objects: readonly K8sObject[], ctx: RuleContext): string[] {
+  return Object.entries(RULES).flatMap(([name, rule]) => rule(objects, ctx).map((v) => `${name}: ${v}`));
+}

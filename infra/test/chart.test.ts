@@ -1,0 +1,289 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import * as apps from 'kubernetes-models/apps/v1';
+import * as autoscaling from 'kubernetes-models/autoscaling/v2';
+import * as networking from 'kubernetes-models/networking.k8s.io/v1';
+import * as policy from 'kubernetes-models/policy/v1';
+import * as core from 'kubernetes-models/v1';
+import { DEFAULT_PORT } from '../../service/src/config';
+import { CONTAINER_NAME, DEPLOYMENT_NAME } from '../chart';
+import { APP_UID } from '../image';
+import { checkManifests, RULES, type K8sObject } from '../rules';
+import { sizingFor, type EnvironmentName } from '../sizing';
+import { CHARTS_OUT, container, envValue, find, quantity, readManifests, ROOT, synth } from './synth-helpers';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON */
+const MODELS: Record<string, new (o: any) => { validate(): void }> = {
+  'apps/v1/Deployment': apps.Deployment,
+  'v1/Service': core.Service,
+  'v1/ConfigMap': core.ConfigMap,
+  'v1/ServiceAccount': core.ServiceAccount,
+  'autoscaling/v2/HorizontalPodAutoscaler': autoscaling.HorizontalPodAutoscaler,
+  'policy/v1/PodDisruptionBudget': policy.PodDisruptionBudget,
+  'networking.k8s.io/v1/NetworkPolicy': networking.NetworkPolicy,
+};
+
+function validateSchema(objects: readonly K8sObject[]): string[] {
+  return objects.flatMap((o) => {
+    const Model = MODELS[`${o.apiVersion}/${o.kind}`];
+    if (!Model) return [`${o.apiVersion} ${o.kind}: no schema registered in this test`];
+    try {
+      new Model(o).validate();
+      return [];
+    } catch (err) {
+      return [`${o.kind}/${o.metadata.name}: ${(err as Error).message}`];
+    }
+  });
+}
+
+const ENVS: EnvironmentName[] = ['staging', 'prod'];
+
+describe.each(ENVS)('the %s release', (env) => {
+  const s = sizingFor(env);
+  const objects = synth(env);
+  const c = container(objects);
+  const d = find(objects, 'Deployment');
+
+  it('requests CPU for exactly the PM2 workers it runs', () => {
+    expect(envValue(c, 'PM2_INSTANCES')).toEqual({ name: 'PM2_INSTANCES', value: String(s.pm2Instances) });
+    expect(quantity(c.resources.requests.cpu)).toBe(s.pm2Instances * s.cpuRequestMilliPerWorker);
+    expect(quantity(c.resources.limits.cpu)).toBe(s.pm2Instances * s.cpuLimitMilliPerWorker);
+    expect(Math.floor(quantity(c.resources.limits.cpu) / 1000)).toBeGreaterThanOrEqual(s.pm2Instances);
+  });
+
+  it('gives the pod memory for every worker heap and restart threshold', () => {
+    const limit = quantity(c.resources.limits.memory);
+    expect(quantity(c.resources.requests.memory)).toBe(limit);
+    expect(limit).toBe(s.memoryLimitMiB);
+    expect(s.pm2Instances * s.heapMiBPerWorker).toBeLessThanOrEqual(limit);
+    expect(s.pm2Instances * s.maxMemoryRestartMiB).toBeLessThanOrEqual(limit);
+    expect(quantity(c.resources.requests['ephemeral-storage'])).toBe(s.ephemeralStorageRequestMiB);
+    expect(quantity(c.resources.limits['ephemeral-storage'])).toBe(s.ephemeralStorageLimitMiB);
+  });
+
+  it('allows the full drain before Kubernetes kills the pod', () => {
+    const grace = d.spec.template.spec.terminationGracePeriodSeconds;
+    const preStop = c.lifecycle?.preStop?.exec?.command ?? [];
+    expect(preStop).toEqual(['sleep', String(s.preStopDelaySeconds)]);
+    expect(grace * 1000).toBeGreaterThanOrEqual(s.preStopDelaySeconds * 1000 + s.killTimeoutMs);
+  });
+
+  it('keeps every pool of every worker at peak within the database budget', () => {
+    const hpa = find(objects, 'HorizontalPodAutoscaler');
+    const surge = d.spec.strategy.rollingUpdate.maxSurge;
+    expect(hpa.spec.maxReplicas).toBe(s.maxReplicas);
+    expect(surge).toBe(s.maxSurgePods);
+    expect(s.dbPoolPerWorker * s.pm2Instances * (hpa.spec.maxReplicas + surge)).toBeLessThanOrEqual(
+      s.dbMaxConnections - s.dbReservedConnections,
+    );
+  });
+
+  it('probes /livez for startup and liveness, /ready for readiness, on the service port', () => {
+    expect(c.startupProbe.httpGet).toMatchObject({ path: '/livez', port: DEFAULT_PORT });
+    expect(c.livenessProbe.httpGet).toMatchObject({ path: '/livez', port: DEFAULT_PORT });
+    expect(c.readinessProbe.httpGet).toMatchObject({ path: '/ready', port: DEFAULT_PORT });
+    expect(c.readinessProbe).toMatchObject(s.readinessProbe);
+    expect(c.livenessProbe).toMatchObject(s.livenessProbe);
+    expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold * 1000).toBeGreaterThanOrEqual(
+      s.startupTimeoutMs,
+    );
+  });
+
+  it('takes secrets only by reference', () => {
+    expect(envValue(c, 'DATABASE_URL').valueFrom.secretKeyRef).toEqual({ name: 'db-secrets', key: 'url' });
+    expect(envValue(c, 'REDIS_URL').valueFrom.secretKeyRef).toEqual({ name: 'redis-secrets', key: 'url' });
+    expect(envValue(c, 'API_TOKENS').valueFrom.secretKeyRef).toEqual({ name: 'boltlink-api-tokens', key: 'tokens' });
+    expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
+  });
+
+  it('scales with an HPA from the sizing and leaves replicas to it', () => {
+    const hpa = find(objects, 'HorizontalPodAutoscaler');
+    expect(d.spec.replicas).toBeUndefined();
+    expect(hpa.spec).toMatchObject({
+      minReplicas: s.minReplicas,
+      maxReplicas: s.maxReplicas,
+      metrics: [
+        {
+          type: 'Resource',
+          resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: s.hpaCpuUtilizationPercent } },
+        },
+      ],
+      behavior: { scaleDown: { stabilizationWindowSeconds: s.scaleDownStabilizationSeconds } },
+    });
+  });
+
+  it('runs as the image user with a read-only root and a sized scratch volume', () => {
+    const pod = d.spec.template.spec;
+    expect(pod.securityContext).toMatchObject({
+      runAsUser: APP_UID,
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(pod.volumes).toEqual([{ name: 'scratch', emptyDir: { sizeLimit: `${s.scratchMiB}Mi` } }]);
+    expect(c.volumeMounts).toEqual([{ name: 'scratch', mountPath: '/tmp' }]);
+    expect(pod.topologySpreadConstraints.map((t: any) => [t.topologyKey, t.whenUnsatisfiable])).toEqual([
+      ['kubernetes.io/hostname', 'ScheduleAnyway'],
+      ['topology.kubernetes.io/zone', 'ScheduleAnyway'],
+    ]);
+  });
+
+  it('validates against the Kubernetes schema', () => {
+    expect(validateSchema(objects)).toEqual([]);
+  });
+
+  it('passes every rule of the lint suite', () => {
+    expect(checkManifests(objects, { environment: env })).toEqual([]);
+  });
+});
+
+describe('the rule suite', () => {
+  const clean = () => JSON.parse(JSON.stringify(synth('prod'))) as any[];
+  const deployment = (o: any[]) => o.find((x) => x.kind === 'Deployment');
+  const mutations: [string, (o: any[]) => void][] = [
+    ['container-resources', (o) => delete container(o).resources.limits.cpu],
+    ['probes-present-and-distinct', (o) => (container(o).readinessProbe = container(o).livenessProbe)],
+    ['probes-present-and-distinct', (o) => delete container(o).startupProbe],
+    ['image-tag-pinned', (o) => (container(o).image = 'boltlink-backend:latest')],
+    ['image-tag-pinned', (o) => (container(o).image = 'boltlink-backend')],
+    ['pod-security-restricted', (o) => (container(o).securityContext.readOnlyRootFilesystem = false)],
+    ['pod-security-restricted', (o) => (container(o).securityContext.capabilities.drop = ['NET_RAW'])],
+    ['pod-security-restricted', (o) => (deployment(o).spec.template.spec.securityContext.runAsUser = 1000)],
+    ['pod-security-restricted', (o) => delete deployment(o).spec.template.spec.securityContext.seccompProfile],
+    ['pod-security-restricted', (o) => (container(o).securityContext.allowPrivilegeEscalation = true)],
+    ['no-secret-values-in-env', (o) => container(o).env.push({ name: 'API_TOKENS', value: 'hunter2hunter2hunter2' })],
+    [
+      'no-secrets-in-configmaps',
+      (o) => (o.find((x) => x.kind === 'ConfigMap').data.DATABASE_URL = 'postgres://u:p@db/x'),
+    ],
+    ['selector-matches-template', (o) => (deployment(o).spec.selector.matchLabels['app.kubernetes.io/name'] = 'other')],
+    ['service-targets-pods', (o) => (o.find((x) => x.kind === 'Service').spec.ports[0].targetPort = 8080)],
+    ['service-targets-pods', (o) => (o.find((x) => x.kind === 'Service').spec.selector = { app: 'nope' })],
+    ['hpa-owns-replicas', (o) => (deployment(o).spec.replicas = 3)],
+    ['hpa-owns-replicas', (o) => (o.find((x) => x.kind === 'HorizontalPodAutoscaler').spec.minReplicas = 1)],
+    ['pdb-matches', (o) => (o.find((x) => x.kind === 'PodDisruptionBudget').spec.maxUnavailable = 0)],
+    [
+      'pdb-matches',
+      (o) =>
+        o.splice(
+          o.findIndex((x) => x.kind === 'PodDisruptionBudget'),
+          1,
+        ),
+    ],
+    [
+      'network-policy-present',
+      (o) =>
+        o.splice(
+          o.findIndex((x) => x.kind === 'NetworkPolicy'),
+          1,
+        ),
+    ],
+    ['rolling-update-safe', (o) => (deployment(o).spec.strategy.rollingUpdate.maxUnavailable = 1)],
+    ['recommended-labels', (o) => delete deployment(o).metadata.labels['app.kubernetes.io/version']],
+    ['deployment-present', (o) => o.push(deployment(o))],
+  ];
+
+  it('covers every rule with at least one breaking mutation', () => {
+    expect(new Set(mutations.map(([r]) => r))).toEqual(new Set(Object.keys(RULES)));
+  });
+
+  it.each(mutations.map(([rule, mutate], i) => [`${rule} #${i}`, rule, mutate] as const))(
+    '%s catches its mutation',
+    (_n, rule, mutate) => {
+      const o = clean();
+      mutate(o);
+      expect(checkManifests(o, { environment: 'prod' }).filter((v) => v.startsWith(`${rule}:`)).length).toBeGreaterThan(
+        0,
+      );
+    },
+  );
+});
+
+describe('charts-out/', () => {
+  const committed = readManifests(CHARTS_OUT);
+  const objects = committed.flatMap((f) => f.objects);
+
+  it('is the prod release, one coherent set of objects', () => {
+    expect(committed.map((f) => f.file)).toEqual(['boltlink-prod.k8s.yaml']);
+    expect(objects.map((o) => o.kind).sort()).toEqual(
+      [
+        'ConfigMap',
+        'Deployment',
+        'HorizontalPodAutoscaler',
+        'NetworkPolicy',
+        'PodDisruptionBudget',
+        'Service',
+        'ServiceAccount',
+      ].sort(),
+    );
+    expect(envValue(container(objects), 'PM2_INSTANCES').value).toBe(String(sizingFor('prod').pm2Instances));
+    expect(checkManifests(objects, { environment: 'prod' })).toEqual([]);
+    expect(validateSchema(objects)).toEqual([]);
+  });
+
+  it('equals a fresh synth', () => {
+    const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'synth-')), 'out');
+    execFileSync('npx', ['--no-install', 'cdk8s', 'synth', '--no-check-upgrade', '--output', out], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        BOLTLINK_ENV: '',
+        IMAGE: '',
+        TAG: '',
+        BOLTLINK_PUBLIC_BASE_URL: '',
+        BOLTLINK_ALLOWED_ORIGINS: '',
+      },
+      stdio: 'pipe',
+    });
+    const fresh = readManifests(out);
+    expect(fresh.map((f) => f.file)).toEqual(committed.map((f) => f.file));
+    for (const f of fresh) {
+      expect(readFileSync(path.join(out, f.file), 'utf8')).toBe(readFileSync(path.join(CHARTS_OUT, f.file), 'utf8'));
+    }
+  });
+
+  it('names the Deployment and container so the guide’s kubectl set image works offline', () => {
+    const dep = objects.find((o) => o.kind === 'Deployment')!;
+    expect(dep.metadata.name).toBe(DEPLOYMENT_NAME);
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'dep-')), 'deployment.yaml');
+    writeFileSync(file, stringify(dep));
+    const r = spawnSync(
+      'kubectl',
+      ['set', 'image', '--local', '-f', file, `${CONTAINER_NAME}=boltlink-backend:v1.1`, '-o', 'json'],
+      { encoding: 'utf8' },
+    );
+    expect({ status: r.status, stderr: r.stderr, error: r.error?.message }).toEqual({
+      status: 0,
+      stderr: '',
+      error: undefined,
+    });
+    const images = JSON.parse(r.stdout).spec.template.spec.containers.map((c: any) => c.image);
+    // Every container moves: migrations run in the serving container, so code and schema change together.
+    expect(images).toEqual(['boltlink-backend:v1.1']);
+    expect(JSON.parse(r.stdout).spec.template.spec.initContainers ?? []).toEqual([]);
+  });
+});
+
+describe('the image and the manifest agree on the worker count', () => {
+  it('bakes the same PM2_INSTANCES that the Deployment sets', () => {
+    const dry = execFileSync('make', ['-n', 'image'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    expect(dry).toMatch(/^docker build /);
+    const resolved = execFileSync('bash', ['-c', dry.replace(/^docker build/, 'echo')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    const workers = /--build-arg WORKERS=(\d+)/.exec(resolved)?.[1];
+    const manifest = envValue(container(readManifests(CHARTS_OUT)[0]!.objects), 'PM2_INSTANCES').value;
+    expect(workers).toBe(manifest);
+    expect(Number(workers)).toBe(sizingFor('prod').pm2Instances);
+    const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^ARG WORKERS$/m);
+    expect(dockerfile).toMatch(/PM2_INSTANCES=\$\{WORKERS\}/);
+    expect(dockerfile).toMatch(/boltlink\.workers="\$\{WORKERS\}"/);
+    expect(readFileSync(path.join(ROOT, 'service/ecosystem.config.js'), 'utf8')).toMatch(
+      /instances: requireInstances\(process\.env\.PM2_INSTANCES\)/,
+    );
+  });
+});

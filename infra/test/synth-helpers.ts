@@ -1,0 +1,65 @@
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Testing } from 'cdk8s';
+import { parseAllDocuments } from 'yaml';
+import { BoltLinkChart } from '../chart';
+import type { K8sObject } from '../rules';
+import type { EnvironmentName } from '../sizing';
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const CHARTS_OUT = path.join(ROOT, 'charts-out');
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON */
+export function synth(environment: EnvironmentName, image = 'boltlink-backend:v9.9.9'): K8sObject[] {
+  const chart = new BoltLinkChart(Testing.app(), 'test', {
+    environment,
+    image,
+    publicBaseUrl: 'https://sho.rt',
+    allowedOrigins: ['https://app.sho.rt'],
+  });
+  return Testing.synth(chart) as K8sObject[];
+}
+
+export function readManifests(dir: string): { file: string; objects: K8sObject[] }[] {
+  const files = execFileSync('ls', [dir], { encoding: 'utf8' })
+    .split('\n')
+    .filter((f) => f.endsWith('.yaml'));
+  return files.map((file) => ({
+    file,
+    objects: parseAllDocuments(readFileSync(path.join(dir, file), 'utf8')).map((d) => d.toJSON() as K8sObject),
+  }));
+}
+
+export const find = (objects: readonly K8sObject[], kind: string): any => {
+  const found = objects.filter((o) => o.kind === kind);
+  if (found.length !== 1) throw new Error(`expected one ${kind}, found ${found.length}`);
+  return found[0];
+};
+
+export const container = (objects: readonly K8sObject[]): any =>
+  find(objects, 'Deployment').spec.template.spec.containers[0];
+
+export function envValue(c: any, name: string): any {
+  return c.env.find((e: any) => e.name === name);
+}
+
+/** Parses a Kubernetes quantity in Mi or m into a number of MiB or millicores. */
+export function quantity(q: string): number {
+  const m = /^(\d+)(Mi|m)$/.exec(q);
+  if (!m) throw new Error(`unexpected quantity '${q}'`);
+  return Number(m[1]);
+}
+
+/** A scratch copy of what `make synth` needs, sharing node_modules, so a test can break sizing.ts safely. */
+export function scratchProject(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'boltlink-synth-'));
+  for (const f of ['Makefile', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'infra', 'charts-out']) {
+    cpSync(path.join(ROOT, f), path.join(dir, f), { recursive: true });
+  }
+  mkdirSync(path.join(dir, 'service/src'), { recursive: true });
+  cpSync(path.join(ROOT, 'service/src/config.ts'), path.join(dir, 'service/src/config.ts'));
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  return dir;
+}
