@@ -39,6 +39,13 @@ function validateSchema(objects: readonly K8sObject[]): string[] {
   });
 }
 
+/** This process's environment minus `names`, so a caller's make or shell variables cannot leak in. */
+function withoutVars(...names: string[]): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const n of names) delete env[n];
+  return env;
+}
+
 const ENVS: EnvironmentName[] = ['staging', 'prod'];
 
 describe.each(ENVS)('the %s release', (env) => {
@@ -268,7 +275,11 @@ describe('charts-out/', () => {
 
 describe('the image and the manifest agree on the worker count', () => {
   it('bakes the same PM2_INSTANCES that the Deployment sets', () => {
-    const dry = execFileSync('make', ['-n', 'image'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dry = execFileSync('make', ['--no-print-directory', '-n', 'image'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: withoutVars('MAKEFLAGS', 'MAKELEVEL', 'MFLAGS', 'ENV', 'TAG', 'IMAGE'),
+    }).trim();
     expect(dry).toMatch(/^docker build /);
     const resolved = execFileSync('bash', ['-c', dry.replace(/^docker build/, 'echo')], {
       cwd: ROOT,
