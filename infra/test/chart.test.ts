@@ -13,7 +13,17 @@ import { CONTAINER_NAME, DEPLOYMENT_NAME } from '../chart';
 import { APP_UID } from '../image';
 import { checkManifests, RULES, type K8sObject } from '../rules';
 import { sizingFor, type EnvironmentName } from '../sizing';
-import { CHARTS_OUT, container, envValue, find, quantity, readManifests, ROOT, synth } from './synth-helpers';
+import {
+  CHARTS_OUT,
+  container,
+  envValue,
+  find,
+  quantity,
+  readManifests,
+  ROOT,
+  synth,
+  withoutVars,
+} from './synth-helpers';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON */
 const MODELS: Record<string, new (o: any) => { validate(): void }> = {
@@ -37,13 +47,6 @@ function validateSchema(objects: readonly K8sObject[]): string[] {
       return [`${o.kind}/${o.metadata.name}: ${(err as Error).message}`];
     }
   });
-}
-
-/** This process's environment minus `names`, so a caller's make or shell variables cannot leak in. */
-function withoutVars(...names: string[]): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const n of names) delete env[n];
-  return env;
 }
 
 const ENVS: EnvironmentName[] = ['staging', 'prod'];

@@ -63,3 +63,10 @@ export function scratchProject(): string {
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   return dir;
 }
+
+/** This process's environment minus `names`, so a caller's make or shell variables cannot leak into a child. */
+export function withoutVars(...names: string[]): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const n of names) delete env[n];
+  return env;
+}

@@ -1,14 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { readManifests, scratchProject } from './synth-helpers';
+import { readManifests, scratchProject, withoutVars } from './synth-helpers';
 
 /** `make synth` in a scratch copy of the project, so sizing.ts can be broken on purpose. */
 function makeSynth(dir: string, ...args: string[]) {
   return spawnSync('make', ['-s', 'synth', ...args], {
     cwd: dir,
     encoding: 'utf8',
-    env: { ...process.env, BOLTLINK_ENV: '', TAG: '', IMAGE: '' },
+    env: withoutVars('MAKEFLAGS', 'MAKELEVEL', 'MFLAGS', 'ENV', 'BOLTLINK_ENV', 'TAG', 'IMAGE'),
   });
 }
 

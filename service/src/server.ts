@@ -74,7 +74,8 @@ export async function start(config: Config, log: Logger = createLogger(config)):
     await closed;
     clearInterval(sweep);
     await clicks.stop().catch((err: unknown) => log.error({ err }, 'final click flush failed'));
-    await Promise.allSettled([db.close(), redis.quit()]);
+    // disconnect() after quit(): a Redis that never answered would otherwise keep reconnecting.
+    await Promise.allSettled([db.close(), redis.quit().finally(() => redis.disconnect())]);
     log.info('shutdown complete');
   }
   return { server, port, sizing, shutdown };
