@@ -9,7 +9,7 @@ OUT := $(if $(filter prod,$(ENV)),charts-out,charts-out.$(ENV))
 CDK8S := npx --no-install cdk8s
 DOCKER ?= docker
 
-.PHONY: help install build test lint typecheck check synth sizing image rollout migrate clean
+.PHONY: help install build test lint typecheck check synth sizing image image-test rollout migrate clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,8 +42,13 @@ synth: ## synthesize manifests for ENV (default prod) into charts-out/; atomic: 
 sizing: ## print the derived sizing table for ENV
 	@npm run -s sizing -- --env $(ENV)
 
-image: ## build the image for ENV with PM2_INSTANCES baked from the sizing (TAG=… to override)
+image: ## build the image for ENV with PM2_INSTANCES baked from the sizing (TAG=… to override); writes .env for compose
+	IMAGE="$(IMAGE)" TAG="$(TAG)" npx --no-install tsx infra/build-args.ts --env $(ENV) --compose-env > .env
 	$(DOCKER) build --network host $$(IMAGE="$(IMAGE)" TAG="$(TAG)" npx --no-install tsx infra/build-args.ts --env $(ENV)) -f Dockerfile .
+
+image-test: ## build the real Dockerfile and test the container (starts a Docker engine if needed)
+	bash infra/image-test/engine.sh
+	npx --no-install jest --testMatch '<rootDir>/infra/image-test/**/*.test.ts' --testTimeout 120000 --runInBand
 
 rollout: ## roll the Deployment to TAG (make rollout TAG=v1.1) and wait for it
 	@test -n "$(TAG)" || { echo "usage: make rollout TAG=v1.1" >&2; exit 2; }

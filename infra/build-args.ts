@@ -6,8 +6,10 @@ import { sizingFor } from './sizing';
 /**
  * `npx tsx infra/build-args.ts --env prod` prints the `docker build` arguments
  * for that environment: the worker count from infra/sizing.ts, the app user,
- * and the tag. `--ref` prints only the image reference. The Makefile's `image`
- * and `rollout` targets use it, so no number is typed in the Makefile.
+ * and the tag. `--ref` prints only the image reference; `--compose-env` prints
+ * the .env that docker-compose.pm2.yml reads (image, CPUs, memory, scratch and
+ * stop grace from the same sizing). The Makefile's `image` and `rollout`
+ * targets use it, so no number is typed in the Makefile or the compose file.
  */
 const argv = process.argv.slice(2);
 const envAt = argv.indexOf('--env');
@@ -16,6 +18,18 @@ try {
   const ref = imageRef();
   if (argv.includes('--ref')) {
     process.stdout.write(`${ref}\n`);
+  } else if (argv.includes('--compose-env')) {
+    const s = sizingFor(environment);
+    const vars = {
+      BOLTLINK_IMAGE: ref,
+      BOLTLINK_CPUS: s.cpuLimitMilli / 1000,
+      BOLTLINK_MEMORY: `${s.memoryLimitMiB}m`,
+      BOLTLINK_SCRATCH: `${s.scratchMiB}m`,
+      BOLTLINK_STOP_GRACE: `${s.terminationGracePeriodSeconds}s`,
+      BOLTLINK_PORT: DEFAULT_PORT,
+    };
+    const lines = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
+    process.stdout.write(`# written by make image from infra/sizing.ts (${environment}); do not edit\n${lines.join('\n')}\n`);
   } else {
     const s = sizingFor(environment);
     const version = ref.slice(ref.lastIndexOf(':') + 1);
