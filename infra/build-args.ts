@@ -29,7 +29,9 @@ try {
       BOLTLINK_PORT: DEFAULT_PORT,
     };
     const lines = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
-    process.stdout.write(`# written by make image from infra/sizing.ts (${environment}); do not edit\n${lines.join('\n')}\n`);
+    process.stdout.write(
+      `# written by make image from infra/sizing.ts (${environment}); do not edit\n${lines.join('\n')}\n`,
+    );
   } else {
     const s = sizingFor(environment);
     const version = ref.slice(ref.lastIndexOf(':') + 1);
