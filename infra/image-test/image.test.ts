@@ -2,7 +2,7 @@ import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Client } from 'pg';
+import { createScratchDatabase, withClient } from '../../service/test/databases';
 import { freePort, json, slowCreate, sql, TOKEN, uniqueSlug, waitFor } from '../../service/test/helpers';
 import { APP_UID } from '../image';
 import { sizingFor, type EnvironmentName } from '../sizing';
@@ -106,14 +106,8 @@ describe('the image', () => {
   });
 
   it('carries the migration command the cluster runs', async () => {
-    const admin = process.env.BOLTLINK_TEST_ADMIN_URL!;
-    const db = `boltlink_img_${randomBytes(4).toString('hex')}`;
-    const a = new Client({ connectionString: admin });
-    await a.connect();
-    await a.query(`CREATE DATABASE ${db}`);
+    const db = await createScratchDatabase(process.env.BOLTLINK_TEST_ADMIN_URL!, 'boltlink_img');
     try {
-      const url = new URL(admin);
-      url.pathname = `/${db}`;
       const r = spawnSync(
         'docker',
         [
@@ -123,7 +117,7 @@ describe('the image', () => {
           'host',
           '--read-only',
           '-e',
-          `DATABASE_URL=${url}`,
+          `DATABASE_URL=${db.url}`,
           '--entrypoint',
           'node',
           staging,
@@ -132,15 +126,15 @@ describe('the image', () => {
         { encoding: 'utf8' },
       );
       expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
-      const c = new Client({ connectionString: url.toString() });
-      await c.connect();
-      expect(
-        (await c.query('SELECT count(*)::int AS n FROM "_prisma_migrations" WHERE finished_at IS NOT NULL')).rows[0].n,
-      ).toBeGreaterThan(0);
-      await c.end();
+      const finished = await withClient(
+        db.url,
+        async (c) =>
+          (await c.query('SELECT count(*)::int AS n FROM "_prisma_migrations" WHERE finished_at IS NOT NULL')).rows[0]
+            .n,
+      );
+      expect(finished).toBeGreaterThan(0);
     } finally {
-      await a.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-      await a.end();
+      await db.drop();
     }
   });
 });

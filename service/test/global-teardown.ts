@@ -1,10 +1,9 @@
-import { Client } from 'pg';
+import { withClient } from './databases';
 
 export default async function globalTeardown(): Promise<void> {
   const name = process.env.BOLTLINK_TEST_DB;
   if (!name) return;
-  const client = new Client({ connectionString: process.env.BOLTLINK_TEST_ADMIN_URL });
-  await client.connect();
-  await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await client.end();
+  await withClient(process.env.BOLTLINK_TEST_ADMIN_URL!, (c) =>
+    c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+  );
 }

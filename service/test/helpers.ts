@@ -154,3 +154,23 @@ export function slowCreate(port: number, slug: string, ms: number): Promise<{ st
     setTimeout(() => req.end(body.slice(10)), ms);
   });
 }
+
+/** Resolves once `${base}/ready` answers 200. */
+export function waitReady(base: string, timeoutMs = 20_000): Promise<void> {
+  return waitFor(async () => (await fetch(`${base}/ready`).catch(() => null))?.status === 200, timeoutMs, 100);
+}
+
+/** `node <args>` as a real child process serving on `port`, its output collected; resolves once ready. */
+export async function spawnServing(args: string[], env: NodeJS.ProcessEnv, port: number) {
+  const proc = spawn(process.execPath, args, {
+    env,
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  proc.stdout.on('data', (d) => (output += d));
+  proc.stderr.on('data', (d) => (output += d));
+  const base = `http://127.0.0.1:${port}`;
+  await waitReady(base);
+  return { proc, base, port, output: () => output };
+}

@@ -1,21 +1,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
-import { freePort, json, ROOT, slowCreate, sql, testEnv, TOKEN, uniqueSlug, waitFor } from './helpers';
+import { freePort, json, ROOT, slowCreate, spawnServing, sql, testEnv, TOKEN, uniqueSlug } from './helpers';
 
 /** The built service as a real process, so SIGTERM/SIGINT are real signals. */
 async function spawnService(env: Record<string, string>) {
   const port = await freePort();
-  const proc = spawn(process.execPath, [path.join(ROOT, 'dist/service/src/main.js')], {
-    env: { ...process.env, ...testEnv({ PORT: String(port), ...env }) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  proc.stdout.on('data', (d) => (output += d));
-  proc.stderr.on('data', (d) => (output += d));
-  const base = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${base}/ready`).catch(() => null))?.status === 200, 15_000, 100);
-  return { proc, base, port, output: () => output };
+  const fullEnv = { ...process.env, ...testEnv({ PORT: String(port), ...env }) };
+  return spawnServing([path.join(ROOT, 'dist/service/src/main.js')], fullEnv, port);
 }
 
 describe.each(['SIGTERM', 'SIGINT'] as const)('graceful shutdown on %s', (signal) => {

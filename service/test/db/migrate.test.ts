@@ -1,38 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, writeFile, cp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from 'pg';
 import { MIGRATIONS_DIR, migrate, readMigrations } from '../../src/db/migrate';
+import { createScratchDatabase, withClient } from '../databases';
 
 /** Each test gets a scratch database so it can break migrations freely. */
-async function scratchDb(): Promise<{ url: string; query: (q: string) => Promise<unknown[]>; drop(): Promise<void> }> {
-  const admin = process.env.BOLTLINK_TEST_ADMIN_URL!;
-  const name = `boltlink_migrate_${randomBytes(5).toString('hex')}`;
-  const a = new Client({ connectionString: admin });
-  await a.connect();
-  await a.query(`CREATE DATABASE ${name}`);
-  await a.end();
-  const url = new URL(admin);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async query(q) {
-      const c = new Client({ connectionString: url.toString() });
-      await c.connect();
-      try {
-        return (await c.query(q)).rows;
-      } finally {
-        await c.end();
-      }
-    },
-    async drop() {
-      const c = new Client({ connectionString: admin });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+async function scratchDb() {
+  const db = await createScratchDatabase(process.env.BOLTLINK_TEST_ADMIN_URL!, 'boltlink_migrate');
+  return { ...db, query: (q: string) => withClient(db.url, async (c) => (await c.query(q)).rows) };
 }
 
 async function copyOfMigrations(): Promise<string> {

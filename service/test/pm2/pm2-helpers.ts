@@ -1,9 +1,9 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, ROOT, testEnv, waitFor } from '../helpers';
+import { freePort, ROOT, spawnServing, testEnv, waitReady } from '../helpers';
 
 const run = promisify(execFile);
 export const PM2_BIN = path.join(ROOT, 'node_modules/pm2/bin/pm2');
@@ -17,8 +17,8 @@ export interface Pm2Worker {
   pm2_env: { status: string; exec_mode: string; restart_time: number; instances: number };
 }
 
-/** A PM2 of its own (private PM2_HOME) running the real ecosystem file against the suite's databases. */
-export async function pm2Cluster(extraEnv: Record<string, string> = {}) {
+/** A private PM2_HOME, a free port and the `local` sizing (2 workers), against the suite's databases. */
+async function pm2Env(extraEnv: Record<string, string>) {
   const port = await freePort();
   const env = {
     ...process.env,
@@ -27,11 +27,17 @@ export async function pm2Cluster(extraEnv: Record<string, string> = {}) {
     BOLTLINK_SIZING: 'local',
     PM2_INSTANCES: '2',
   };
+  return { port, env };
+}
+
+/** A PM2 daemon of its own running the real ecosystem file. */
+export async function pm2Cluster(extraEnv: Record<string, string> = {}) {
+  const { port, env } = await pm2Env(extraEnv);
   const pm2 = (...args: string[]) => run(process.execPath, [PM2_BIN, ...args], { env, cwd: ROOT });
   const base = `http://127.0.0.1:${port}`;
   const jlist = async (): Promise<Pm2Worker[]> => JSON.parse((await pm2('jlist')).stdout);
   await pm2('start', ECOSYSTEM);
-  await waitFor(async () => (await fetch(`${base}/ready`).catch(() => null))?.status === 200, 20_000, 100);
+  await waitReady(base);
   return {
     base,
     port,
@@ -47,25 +53,8 @@ export async function pm2Cluster(extraEnv: Record<string, string> = {}) {
 
 /** pm2-runtime, the container entrypoint, as a foreground child process. */
 export async function pm2Runtime(extraEnv: Record<string, string> = {}) {
-  const port = await freePort();
-  const env = {
-    ...process.env,
-    ...testEnv({ PORT: String(port), ...extraEnv }),
-    PM2_HOME: mkdtempSync(path.join(os.tmpdir(), 'pm2-home-')),
-    BOLTLINK_SIZING: 'local',
-    PM2_INSTANCES: '2',
-  };
-  const proc = spawn(process.execPath, [PM2_RUNTIME_BIN, ECOSYSTEM], {
-    env,
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  proc.stdout.on('data', (d) => (output += d));
-  proc.stderr.on('data', (d) => (output += d));
-  const base = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${base}/ready`).catch(() => null))?.status === 200, 20_000, 100);
-  return { proc, base, port, env, output: () => output };
+  const { port, env } = await pm2Env(extraEnv);
+  return spawnServing([PM2_RUNTIME_BIN, ECOSYSTEM], env, port);
 }
 
 /** User + system CPU ticks a process has used, from /proc. */
