@@ -9,7 +9,7 @@ OUT := $(if $(filter prod,$(ENV)),charts-out,charts-out.$(ENV))
 CDK8S := npx --no-install cdk8s
 DOCKER ?= docker
 
-.PHONY: help install build test lint typecheck check synth sizing image image-test rollout migrate clean
+.PHONY: help install build test lint typecheck check synth sizing image image-test bench plan loadtest rollout migrate clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,6 +49,12 @@ image: ## build the image for ENV with PM2_INSTANCES baked from the sizing (TAG=
 image-test: ## build the real Dockerfile and test the container (starts a Docker engine if needed)
 	bash infra/image-test/engine.sh
 	npx --no-install jest --testMatch '<rootDir>/infra/image-test/**/*.test.ts' --testTimeout 120000 --runInBand
+
+bench: build ## six cases side by side: servers pinned to core 0, load generator to core 1; prints req/s, p50/p99 and ratios
+	taskset -c 1 npx --no-install tsx loadtest/bench.ts
+
+plan: ## capacity plan per environment from infra/sizing.ts and the latest make bench result
+	@npx --no-install tsx loadtest/plan.ts
 
 rollout: ## roll the Deployment to TAG (make rollout TAG=v1.1) and wait for it
 	@test -n "$(TAG)" || { echo "usage: make rollout TAG=v1.1" >&2; exit 2; }

@@ -50,6 +50,10 @@ module.exports = {
       out_file: '/dev/null',
       error_file: '/dev/null',
       merge_logs: true,
+      // No @pm2/io injection: it wraps the HTTP server to time every request (measured
+      // here as a per-request cost on the redirect path); metrics are the service's own job.
+      pmx: false,
+      automation: false,
       autorestart: true,
       exp_backoff_restart_delay: 100,
       env: {

@@ -76,7 +76,9 @@ describe('the declared environments', () => {
   });
 
   it('refuses an unknown environment, naming the known ones', () => {
-    expect(() => sizingFor('qa')).toThrow("invalid sizing for 'qa': unknown environment; known: local, staging, prod");
+    expect(() => sizingFor('qa')).toThrow(
+      "invalid sizing for 'qa': unknown environment; known: local, bench, staging, prod",
+    );
     expect(() => sizingFor('__proto__')).toThrow(SizingError);
   });
 });

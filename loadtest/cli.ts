@@ -1,0 +1,64 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { html, summary } from './report';
+import { meetsThresholds, runMix } from './runner';
+import { scenario } from './scenario';
+
+/**
+ * `npm run loadtest -- --url http://127.0.0.1:5000 --connections 100 --duration 60`
+ * Seeds links, runs the scenario mix (loadtest/scenario.json) with keep-alive
+ * connections, prints the summary, and writes JSON and an HTML report to
+ * loadtest/results/. Bounded by --duration and --max-requests. The token comes
+ * from --token or API_TOKEN. Exits 1 when the scenario's thresholds are missed.
+ */
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      url: { type: 'string', default: 'http://127.0.0.1:5000' },
+      connections: { type: 'string', default: '100' },
+      duration: { type: 'string', default: '60' },
+      'max-requests': { type: 'string', default: '5000000' },
+      token: { type: 'string' },
+      out: { type: 'string', default: path.join(__dirname, 'results') },
+    },
+  });
+  const token = values.token ?? process.env.API_TOKEN;
+  if (!token) throw new Error('pass --token or set API_TOKEN (a token the service accepts)');
+  const result = await runMix({
+    title: 'BoltLink load test',
+    url: values.url!.replace(/\/+$/, ''),
+    connections: positive('connections', values.connections!),
+    durationSeconds: positive('duration', values.duration!),
+    maxRequests: positive('max-requests', values['max-requests']!),
+    token,
+  });
+  const verdict = meetsThresholds(result);
+  mkdirSync(values.out!, { recursive: true });
+  const stem = path.join(values.out!, `load-${result.startedAt.replace(/[:.]/g, '-')}`);
+  writeFileSync(
+    `${stem}.json`,
+    `${JSON.stringify({ ...result, thresholds: scenario.thresholds, verdict }, null, 2)}\n`,
+  );
+  writeFileSync(`${stem}.html`, html(result));
+  process.stdout.write(summary(result));
+  process.stdout.write(
+    `  thresholds    error rate ${(verdict.errorRate * 100).toFixed(3)}% (max ${scenario.thresholds.maxErrorRate * 100}%), p95 ${result.latencyMs.p95} ms (max ${scenario.thresholds.p95Ms} ms): ${verdict.passed ? 'PASS' : 'FAIL'}\n`,
+  );
+  process.stdout.write(`  report        ${stem}.html\n`);
+  return verdict.passed ? 0 : 1;
+}
+
+function positive(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive whole number, got '${raw}'`);
+  return n;
+}
+
+main().then(
+  (code) => (process.exitCode = code),
+  (err: unknown) => {
+    process.stderr.write(`loadtest: ${(err as Error).message}\n`);
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,178 @@
+import type { EventEmitter } from 'node:events';
+import autocannon from 'autocannon';
+import * as hdr from 'hdr-histogram-js';
+import { randomSlug, scenario, schedule, type Step } from './scenario';
+
+/** One load run's numbers: what the summary, the JSON and the HTML report show. */
+export interface LoadResult {
+  readonly title: string;
+  readonly url: string;
+  readonly startedAt: string;
+  readonly durationSeconds: number;
+  readonly connections: number;
+  readonly requests: { readonly total: number; readonly perSecond: number };
+  readonly latencyMs: {
+    readonly avg: number;
+    readonly p50: number;
+    readonly p95: number;
+    readonly p99: number;
+    readonly max: number;
+  };
+  /** Socket errors and timeouts, plus responses whose status the step did not expect. */
+  readonly errors: { readonly socket: number; readonly timeouts: number; readonly unexpectedStatus: number };
+  readonly byStatus: Readonly<Record<string, number>>;
+  readonly byStep: Readonly<Record<string, { count: number; unexpected: number }>>;
+  /** Latency histogram on log-spaced buckets: count of responses at or below `upToMs`. */
+  readonly histogram: readonly { readonly upToMs: number; readonly count: number }[];
+  /** Completed requests in each second of the run. */
+  readonly perSecond: readonly number[];
+}
+
+export interface RunOptions {
+  readonly title: string;
+  readonly url: string;
+  readonly connections: number;
+  readonly durationSeconds: number;
+  /** Stop after this many requests even if time remains (every run is bounded twice). */
+  readonly maxRequests?: number;
+  readonly requests?: autocannon.Request[];
+  /** Statuses that count as success when `requests` carries no per-step expectations. */
+  readonly expect?: readonly number[];
+}
+
+/** Log-spaced bucket bounds from 0.05 ms to ~6 s, rounded to two significant digits for labels. */
+const HISTOGRAM_BUCKETS_MS = Array.from({ length: 36 }, (_, i) => Number((0.05 * 1.4 ** i).toPrecision(2)));
+
+/** Runs autocannon with keep-alive connections and collects the LoadResult. */
+export async function run(opts: RunOptions): Promise<LoadResult> {
+  const latencies = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  const buckets = HISTOGRAM_BUCKETS_MS.map(() => 0);
+  const byStatus: Record<string, number> = {};
+  const perSecond: number[] = [];
+  let unexpectedStatus = 0;
+  const startedAt = new Date().toISOString();
+
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: opts.url,
+        connections: opts.connections,
+        duration: opts.durationSeconds,
+        // maxOverallRequests, not amount: amount would override the duration bound.
+        ...(opts.maxRequests ? { maxOverallRequests: opts.maxRequests } : {}),
+        ...(opts.requests ? { requests: opts.requests } : {}),
+        timeout: 10,
+      },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    );
+    // @types/autocannon lags the runtime: the instance emits 'response' with the client first, and 'tick' with counts.
+    const events = instance as unknown as EventEmitter;
+    events.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+      byStatus[status] = (byStatus[status] ?? 0) + 1;
+      latencies.recordValue(Math.max(1, Math.round(ms * 1000)));
+      const b = HISTOGRAM_BUCKETS_MS.findIndex((upTo) => ms <= upTo);
+      buckets[b === -1 ? buckets.length - 1 : b]! += 1;
+      if (!opts.requests && opts.expect && !opts.expect.includes(status)) unexpectedStatus++;
+    });
+    events.on('tick', (t: { counter: number }) => perSecond.push(t.counter));
+  });
+  const total = Object.values(byStatus).reduce((n, c) => n + c, 0);
+  const elapsed = Math.max(result.duration, 0.001);
+  const us = (p: number) => latencies.getValueAtPercentile(p) / 1000;
+  const out: LoadResult = {
+    title: opts.title,
+    url: opts.url,
+    startedAt,
+    durationSeconds: Math.round(elapsed * 100) / 100,
+    connections: opts.connections,
+    requests: { total, perSecond: Math.round(total / elapsed) },
+    latencyMs: {
+      avg: round(latencies.mean / 1000),
+      p50: round(us(50)),
+      p95: round(us(95)),
+      p99: round(us(99)),
+      max: round(latencies.maxValue / 1000),
+    },
+    errors: { socket: result.errors - result.timeouts, timeouts: result.timeouts, unexpectedStatus },
+    byStatus,
+    // Filled by runMix from the steps' onResponse; a single-request run has no steps.
+    byStep: {},
+    histogram: HISTOGRAM_BUCKETS_MS.map((upToMs, i) => ({ upToMs, count: buckets[i]! })),
+    perSecond,
+  };
+  latencies.destroy();
+  return out;
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
+
+/** Creates `count` links through the API and returns their slugs. */
+export async function seedLinks(baseUrl: string, token: string, count: number): Promise<string[]> {
+  const slugs: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const res = await fetch(`${baseUrl}/api/links`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: `https://example.com/seed/${i}` }),
+    });
+    if (res.status !== 201)
+      throw new Error(`seeding failed: POST /api/links answered ${res.status}: ${await res.text()}`);
+    slugs.push(((await res.json()) as { slug: string }).slug);
+  }
+  return slugs;
+}
+
+/** The scenario's mix as autocannon requests over `slugs`, counting each step's unexpected statuses into `stats`. */
+export function mixRequests(
+  token: string,
+  slugs: readonly string[],
+  stats: Record<string, { count: number; unexpected: number }>,
+  steps: readonly Step[] = schedule(),
+): autocannon.Request[] {
+  const pick = () => slugs[Math.floor(Math.random() * slugs.length)]!;
+  return steps.map((step) => ({
+    method: step.method,
+    setupRequest: (req: autocannon.Request) => {
+      if (step.name === 'redirect') return { ...req, path: `/${pick()}` };
+      if (step.name === 'info') return { ...req, path: `/api/links/${pick()}` };
+      if (step.name === 'unknown') return { ...req, path: `/${randomSlug('zz')}` };
+      return {
+        ...req,
+        path: '/api/links',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ url: `https://example.com/load/${randomSlug('')}` }),
+      };
+    },
+    onResponse: (status: number) => {
+      const s = (stats[step.name] ??= { count: 0, unexpected: 0 });
+      s.count++;
+      if (!step.expect.includes(status)) s.unexpected++;
+    },
+  }));
+}
+
+/** Seeds links and runs the scenario's mix against `url`. */
+export async function runMix(
+  opts: Omit<RunOptions, 'requests' | 'expect'> & { readonly token: string },
+): Promise<LoadResult> {
+  const slugs = await seedLinks(opts.url, opts.token, scenario.seedLinks);
+  const stats: Record<string, { count: number; unexpected: number }> = {};
+  const result = await run({ ...opts, requests: mixRequests(opts.token, slugs, stats) });
+  let unexpected = 0;
+  for (const s of Object.values(stats)) unexpected += s.unexpected;
+  return { ...result, byStep: stats, errors: { ...result.errors, unexpectedStatus: unexpected } };
+}
+
+/** Whether the run meets the scenario's thresholds. */
+export function meetsThresholds(r: LoadResult): { passed: boolean; errorRate: number } {
+  const failed = r.errors.socket + r.errors.timeouts + r.errors.unexpectedStatus;
+  const errorRate = failed / Math.max(1, r.requests.total + r.errors.socket + r.errors.timeouts);
+  return {
+    passed: errorRate <= scenario.thresholds.maxErrorRate && r.latencyMs.p95 <= scenario.thresholds.p95Ms,
+    errorRate,
+  };
+}

@@ -1,0 +1,63 @@
+// k6 load test for a deployed BoltLink:
+//   BASE_URL=https://blt.example.com API_TOKEN=… k6 run loadtest/stress_test.js --vus 100 --duration 60s
+// The mix and thresholds come from scenario.json, the same file the local
+// runner (npm run loadtest) uses, so both measure the same traffic.
+import http from 'k6/http';
+import { check } from 'k6';
+import { Counter } from 'k6/metrics';
+
+const scenario = JSON.parse(open('./scenario.json'));
+const BASE_URL = (__ENV.BASE_URL || 'http://localhost:5000').replace(/\/+$/, '');
+const API_TOKEN = __ENV.API_TOKEN;
+const unexpected = new Counter('unexpected_status');
+
+export const options = {
+  thresholds: {
+    http_req_failed: [`rate<${scenario.thresholds.maxErrorRate}`],
+    http_req_duration: [`p(95)<${scenario.thresholds.p95Ms}`],
+    unexpected_status: ['count<1'],
+  },
+};
+
+const auth = { headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' } };
+const random = () => Math.random().toString(36).slice(2, 12);
+
+export function setup() {
+  if (!API_TOKEN) throw new Error('set API_TOKEN to a token from the boltlink-api-tokens secret');
+  const slugs = [];
+  for (let i = 0; i < scenario.seedLinks; i++) {
+    const res = http.post(`${BASE_URL}/api/links`, JSON.stringify({ url: `https://example.com/k6/${i}` }), auth);
+    if (res.status !== 201) throw new Error(`seeding failed: ${res.status} ${res.body}`);
+    slugs.push(res.json('slug'));
+  }
+  return { slugs };
+}
+
+function pickStep() {
+  let r = Math.random() * scenario.mix.reduce((n, s) => n + s.weight, 0);
+  for (const step of scenario.mix) {
+    r -= step.weight;
+    if (r < 0) return step;
+  }
+  return scenario.mix[0];
+}
+
+// Redirects, 404s and 410s are answers, not failures.
+http.setResponseCallback(http.expectedStatuses(200, 201, 302, 404));
+
+export default function (data) {
+  const step = pickStep();
+  const slug = data.slugs[Math.floor(Math.random() * data.slugs.length)];
+  let res;
+  if (step.name === 'redirect') res = http.get(`${BASE_URL}/${slug}`, { redirects: 0, tags: { name: 'redirect' } });
+  else if (step.name === 'info') res = http.get(`${BASE_URL}/api/links/${slug}`, { tags: { name: 'info' } });
+  else if (step.name === 'unknown')
+    res = http.get(`${BASE_URL}/zz${random()}`, { redirects: 0, tags: { name: 'unknown' } });
+  else
+    res = http.post(`${BASE_URL}/api/links`, JSON.stringify({ url: `https://example.com/k6/${random()}` }), {
+      ...auth,
+      tags: { name: 'create' },
+    });
+  const ok = check(res, { [`${step.name} status ${step.expect.join('/')}`]: (r) => step.expect.includes(r.status) });
+  if (!ok) unexpected.add(1, { step: step.name, status: String(res.status) });
+}
