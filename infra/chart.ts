@@ -1,7 +1,7 @@
 import { ApiObject, Chart, Duration, JsonPatch, Size, type ChartProps } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
-import { DEFAULT_PORT } from '../service/src/config';
+import { DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../service/src/config';
 import { APP_GID, APP_UID, PM2_HOME, SCRATCH_DIR } from './image';
 import { sizingFor, type EnvironmentName, type Sizing } from './sizing';
 
@@ -49,6 +49,7 @@ export const CONTAINER_NAME = 'backend';
 /** In the image (Dockerfile copies service/bin). */
 export const MIGRATE_THEN_SERVE = 'service/bin/migrate-then-serve.sh';
 const HTTP_PORT_NAME = 'http';
+const METRICS_PORT_NAME = 'metrics';
 const SERVICE_PORT = 80;
 const DNS_PORT = 53;
 
@@ -140,7 +141,16 @@ export class BoltLinkChart extends Chart {
 
     this.deployment = new kplus.Deployment(this, 'deployment', {
       metadata: meta(DEPLOYMENT_NAME),
-      podMetadata: { labels },
+      // Scrape annotations: one /metrics per pod, aggregated over its PM2 workers, on a port the
+      // Service does not expose. (With prometheus-operator, a PodMonitor on port 'metrics' does the same.)
+      podMetadata: {
+        labels,
+        annotations: {
+          'prometheus.io/scrape': 'true',
+          'prometheus.io/port': String(DEFAULT_METRICS_PORT),
+          'prometheus.io/path': '/metrics',
+        },
+      },
       select: false,
       spread: false,
       isolate: false,
@@ -158,7 +168,10 @@ export class BoltLinkChart extends Chart {
           image: props.image,
           // Migrate, then exec pm2-runtime: see service/bin/migrate-then-serve.sh for why not an init container.
           command: [MIGRATE_THEN_SERVE],
-          ports: [{ number: DEFAULT_PORT, name: HTTP_PORT_NAME }],
+          ports: [
+            { number: DEFAULT_PORT, name: HTTP_PORT_NAME },
+            { number: DEFAULT_METRICS_PORT, name: METRICS_PORT_NAME },
+          ],
           envVariables: env,
           envFrom: [kplus.Env.fromConfigMap(config)],
           resources,
@@ -234,7 +247,7 @@ export class BoltLinkChart extends Chart {
       spec: {
         podSelector: { matchLabels: selector },
         policyTypes: ['Ingress', 'Egress'],
-        ingress: [{ ports: [tcp(DEFAULT_PORT)] }],
+        ingress: [{ ports: [tcp(DEFAULT_PORT), tcp(DEFAULT_METRICS_PORT)] }],
         egress: [
           { ports: [{ protocol: 'UDP', port: kplus.k8s.IntOrString.fromNumber(DNS_PORT) }, tcp(DNS_PORT)] },
           { ports: [tcp(props.databasePort ?? 5432)] },

@@ -178,6 +178,8 @@ async function main(): Promise<void> {
       // Access logs off while measuring: at tens of thousands of requests a second they are
       // the ingress's job; ACCESS_LOG_SAMPLE_RATE turns them back on per environment.
       ACCESS_LOG_SAMPLE_RATE: '0',
+      // The metrics middleware still runs (its cost is measured); only the scrape server is off.
+      METRICS_PORT: '0',
       DB_POOL_SIZE: String(bench.dbPoolPerWorker),
     };
     process.stdout.write(

@@ -29,6 +29,7 @@ function buildImage(env: EnvironmentName): string {
 async function runContainer(image: string, env: EnvironmentName, cpus: number, extra: string[] = []) {
   const s = sizingFor(env);
   const port = await freePort();
+  const metricsPort = await freePort();
   const name = `boltlink-it-${randomBytes(4).toString('hex')}`;
   containers.push(name);
   docker(
@@ -50,6 +51,8 @@ async function runContainer(image: string, env: EnvironmentName, cpus: number, e
     '-e',
     `PORT=${port}`,
     '-e',
+    `METRICS_PORT=${metricsPort}`,
+    '-e',
     `DATABASE_URL=${process.env.DATABASE_URL}`,
     '-e',
     `REDIS_URL=${process.env.REDIS_URL}`,
@@ -64,7 +67,7 @@ async function runContainer(image: string, env: EnvironmentName, cpus: number, e
   );
   const base = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${base}/ready`).catch(() => null))?.status === 200, 60_000, 250);
-  return { name, base, port, sizing: s };
+  return { name, base, port, metricsPort, sizing: s };
 }
 
 let staging: string;
@@ -161,6 +164,8 @@ describe('the container, sized as the staging manifest', () => {
       new RegExp(`^Uid:\\s+${APP_UID}\\s+${APP_UID}`),
     );
     expect(spawnSync('docker', ['exec', c.name, 'touch', '/app/x']).status).not.toBe(0);
+    const metrics = await (await fetch(`http://127.0.0.1:${c.metricsPort}/metrics`)).text();
+    expect(metrics).toContain(`boltlink_sizing_workers ${s.pm2Instances}`);
   });
 
   it('on docker stop completes the in-flight request, flushes clicks and exits 0 within the grace period', async () => {
@@ -219,6 +224,7 @@ describe('docker-compose.pm2.yml', () => {
       ...process.env,
       ...composeEnv,
       BOLTLINK_PORT: String(port),
+      BOLTLINK_METRICS_PORT: String(await freePort()),
       BOLTLINK_DATABASE_URL: process.env.DATABASE_URL!,
       BOLTLINK_REDIS_URL: process.env.REDIS_URL!,
       API_TOKENS: TOKEN,

@@ -8,7 +8,7 @@ import * as autoscaling from 'kubernetes-models/autoscaling/v2';
 import * as networking from 'kubernetes-models/networking.k8s.io/v1';
 import * as policy from 'kubernetes-models/policy/v1';
 import * as core from 'kubernetes-models/v1';
-import { DEFAULT_PORT } from '../../service/src/config';
+import { DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../../service/src/config';
 import { CONTAINER_NAME, DEPLOYMENT_NAME } from '../chart';
 import { APP_UID } from '../image';
 import { checkManifests, RULES, type K8sObject } from '../rules';
@@ -100,6 +100,21 @@ describe.each(ENVS)('the %s release', (env) => {
     expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold * 1000).toBeGreaterThanOrEqual(
       s.startupTimeoutMs,
     );
+  });
+
+  it('exposes pod metrics for scraping on their own port, not through the Service', () => {
+    expect(c.ports).toEqual([
+      { containerPort: DEFAULT_PORT, name: 'http' },
+      { containerPort: DEFAULT_METRICS_PORT, name: 'metrics' },
+    ]);
+    expect(d.spec.template.metadata.annotations).toEqual({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': String(DEFAULT_METRICS_PORT),
+      'prometheus.io/path': '/metrics',
+    });
+    expect(find(objects, 'Service').spec.ports.map((p: any) => p.targetPort)).toEqual([DEFAULT_PORT]);
+    const ingress = find(objects, 'NetworkPolicy').spec.ingress.flatMap((r: any) => r.ports.map((p: any) => p.port));
+    expect(ingress).toEqual([DEFAULT_PORT, DEFAULT_METRICS_PORT]);
   });
 
   it('takes secrets only by reference', () => {

@@ -11,6 +11,7 @@ import type { Lifecycle } from './lifecycle';
 import { redirect, linksApi } from './links/routes';
 import type { LinkService } from './links/service';
 import type { Logger } from './logger';
+import type { Metrics } from './metrics/registry';
 
 export interface AppDeps {
   readonly config: Config;
@@ -20,6 +21,7 @@ export interface AppDeps {
   readonly links: LinkService;
   readonly lifecycle: Lifecycle;
   readonly sizing: SizingReport;
+  readonly metrics: Metrics;
 }
 
 /**
@@ -33,7 +35,7 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.use(requestContext(log, deps.lifecycle, config.ACCESS_LOG_SAMPLE_RATE));
+  app.use(requestContext(log, deps.lifecycle, config.ACCESS_LOG_SAMPLE_RATE, deps.metrics));
   app.use(healthRoutes(deps));
   if (config.FAULT_INJECTION) {
     // Test-only (refused in production by config): lets PM2 tests crash one worker on demand.

@@ -8,6 +8,8 @@ import { z } from 'zod';
 
 /** The port the service listens on unless PORT says otherwise; the chart's containerPort reads this too. */
 export const DEFAULT_PORT = 5000;
+/** The metrics port unless METRICS_PORT says otherwise (the chart reads it too). */
+export const DEFAULT_METRICS_PORT = 9464;
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const list = z.string().transform((s) =>
@@ -55,6 +57,11 @@ const fields = {
   SHUTDOWN_DRAIN_MS: int(0, 60_000).default(1_000),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(8_000),
   PM2_INSTANCES: int(1, 1024).optional(),
+  /** Set by PM2 in cluster mode: this worker's instance number. */
+  NODE_APP_INSTANCE: int(0, 4096).default(0),
+  /** The pod's Prometheus port (never the public one); 0 turns the metrics server off. */
+  METRICS_PORT: int(0, 65535).default(DEFAULT_METRICS_PORT),
+  METRICS_TIMEOUT_MS: int(10, 10_000).default(500),
   FAULT_INJECTION: flag.default(false),
 };
 

@@ -3,6 +3,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, ErrorCode, errorBody } from './errors';
 import type { Lifecycle } from './lifecycle';
 import type { Logger } from './logger';
+import type { Metrics } from './metrics/registry';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -11,28 +12,32 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
  * and, while draining, `Connection: close` so keep-alive clients reconnect to
  * another worker instead of being reset when this one closes.
  */
-export function requestContext(log: Logger, lifecycle: Lifecycle, sampleRate: number): RequestHandler {
+export function requestContext(
+  log: Logger,
+  lifecycle: Lifecycle,
+  sampleRate: number,
+  metrics: Metrics,
+): RequestHandler {
   return (req, res, next) => {
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.locals.requestId = id;
     res.setHeader('X-Request-Id', id);
     lifecycle.track(res);
-    if (sampleRate > 0 && (sampleRate >= 1 || Math.random() < sampleRate)) {
-      const start = process.hrtime.bigint();
-      res.on('finish', () => {
+    const start = process.hrtime.bigint();
+    const sampled = sampleRate > 0 && (sampleRate >= 1 || Math.random() < sampleRate);
+    res.once('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      // Route templates, never raw paths: a label per slug would explode the series count.
+      const route = req.route ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
+      if (sampled) {
         log.info(
-          {
-            reqId: id,
-            method: req.method,
-            route: req.route?.path ?? null,
-            status: res.statusCode,
-            durationMs: Number(process.hrtime.bigint() - start) / 1e6,
-          },
+          { reqId: id, method: req.method, route, status: res.statusCode, durationMs: seconds * 1000 },
           'request',
         );
-      });
-    }
+      }
+    });
     next();
   };
 }

@@ -10,6 +10,8 @@ import { LinkCache } from './links/cache';
 import { ClickCounter } from './links/clicks';
 import { LinkService } from './links/service';
 import { createLogger, type Logger } from './logger';
+import { createMetrics } from './metrics/registry';
+import { startMetricsServer } from './metrics/server';
 import { createRedis, waitForRedis } from './redis';
 
 export interface Running {
@@ -31,21 +33,23 @@ export async function start(config: Config, log: Logger = createLogger(config)):
   const db = createDatabase(config);
   const redis = createRedis(config);
   const clicks = new ClickCounter(redis, db.prisma, log);
-  const links = new LinkService(
-    db.prisma,
-    new LinkCache(redis, config.CACHE_TTL_SECONDS, config.NEGATIVE_CACHE_TTL_SECONDS),
-    clicks,
-    config,
-    log,
-  );
   const sizing = assessSizing(
     config.PM2_INSTANCES ?? 1,
     Math.round(getHeapStatistics().heap_size_limit / MiB),
     readCgroupLimits(),
   );
   if (sizing.status === 'mismatch') log.warn({ sizing }, `container sizing mismatch: ${sizing.problems?.join('; ')}`);
+  const metrics = createMetrics({ db, redis, sizing, workerIndex: config.NODE_APP_INSTANCE });
+  const links = new LinkService(
+    db.prisma,
+    new LinkCache(redis, config.CACHE_TTL_SECONDS, config.NEGATIVE_CACHE_TTL_SECONDS),
+    clicks,
+    config,
+    log,
+    metrics,
+  );
 
-  const app = createApp({ config, log, db, redis, links, lifecycle, sizing });
+  const app = createApp({ config, log, db, redis, links, lifecycle, sizing, metrics });
   const server = app.listen(config.PORT);
   // Above common load-balancer idle timeouts, so the balancer, not Node, closes idle connections.
   server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
@@ -53,6 +57,19 @@ export async function start(config: Config, log: Logger = createLogger(config)):
   await once(server, 'listening');
   await pingDatabase(db);
   await waitForRedis(redis, config.HEALTH_TIMEOUT_MS);
+  const metricsServer =
+    config.METRICS_PORT > 0
+      ? await startMetricsServer(
+          metrics,
+          {
+            port: config.METRICS_PORT,
+            workerIndex: config.NODE_APP_INSTANCE,
+            workers: config.PM2_INSTANCES ?? 1,
+            timeoutMs: config.METRICS_TIMEOUT_MS,
+          },
+          log,
+        )
+      : undefined;
   clicks.start(config.CLICK_FLUSH_INTERVAL_MS);
   lifecycle.serving();
   const address = server.address();
@@ -74,6 +91,7 @@ export async function start(config: Config, log: Logger = createLogger(config)):
     await closed;
     clearInterval(sweep);
     await clicks.stop().catch((err: unknown) => log.error({ err }, 'final click flush failed'));
+    await metricsServer?.close();
     // disconnect() after quit(): a Redis that never answered would otherwise keep reconnecting.
     await Promise.allSettled([db.close(), redis.quit().finally(() => redis.disconnect())]);
     log.info('shutdown complete');

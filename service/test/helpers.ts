@@ -26,6 +26,7 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     LOG_LEVEL: 'silent',
     PORT: '0',
     SHUTDOWN_DRAIN_MS: '50',
+    METRICS_PORT: '0',
     ...overrides,
   };
 }

@@ -2,6 +2,7 @@ import type { Config } from '../config';
 import { AppError, ErrorCode } from '../errors';
 import { Prisma, type PrismaClient } from '../generated/prisma/client';
 import type { Logger } from '../logger';
+import type { Metrics } from '../metrics/registry';
 import type { LinkCache } from './cache';
 import type { ClickCounter } from './clicks';
 import { generateSlug } from './slug';
@@ -27,6 +28,7 @@ export class LinkService {
     private readonly clicks: ClickCounter,
     private readonly config: Pick<Config, 'PUBLIC_BASE_URL'>,
     private readonly log: Logger,
+    private readonly metrics: Pick<Metrics, 'redirects' | 'linksCreated' | 'cacheLookups'>,
   ) {}
 
   /**
@@ -34,11 +36,13 @@ export class LinkService {
    * degrade to PostgreSQL reads rather than errors.
    */
   async resolve(slug: string): Promise<Resolution> {
-    const cached = await this.cache.get(slug).catch(() => undefined);
+    const cached = await this.cache.get(slug).catch(() => null);
+    this.metrics.cacheLookups.inc({ result: cached === null ? 'error' : cached === undefined ? 'miss' : 'hit' });
     const link = cached ?? (await this.load(slug));
     if (link === 'missing') return { kind: 'missing' };
     if (link.expiresAtMs !== null && link.expiresAtMs <= Date.now()) return { kind: 'expired' };
     this.clicks.record(slug);
+    this.metrics.redirects.inc();
     return { kind: 'found', url: link.url };
   }
 
@@ -49,6 +53,7 @@ export class LinkService {
       if (RESERVED_SLUGS.has(slug.toLowerCase())) continue;
       try {
         const row = await this.prisma.link.create({ data: { slug, url: input.url, expiresAt } });
+        this.metrics.linksCreated.inc();
         await this.cache
           .set(slug, { url: row.url, expiresAtMs: row.expiresAt?.getTime() ?? null })
           .catch((err: unknown) => this.log.warn({ err, slug }, 'cache write failed after create'));

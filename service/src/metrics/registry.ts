@@ -1,0 +1,102 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Redis } from 'ioredis';
+import type { Database } from '../db/client';
+import type { SizingReport } from '../health/sizing-guard';
+
+/**
+ * The worker's metrics. Each PM2 worker keeps its own registry; the metrics
+ * server (./server.ts) merges every worker's registry into one answer per pod,
+ * so a scrape never sees one random worker's counters. Gauges that must not be
+ * summed across workers say how they aggregate.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly redirects: Counter;
+  readonly linksCreated: Counter;
+  readonly cacheLookups: Counter<'result'>;
+  readonly aggregationMisses: Counter;
+}
+
+export function createMetrics(deps: {
+  db: Database;
+  redis: Redis;
+  sizing: SizingReport;
+  workerIndex: number;
+}): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  const { db, redis, sizing } = deps;
+  const httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const redirects = new Counter({
+    name: 'boltlink_redirects_total',
+    help: 'Redirects answered (302)',
+    registers: [registry],
+  });
+  const linksCreated = new Counter({
+    name: 'boltlink_links_created_total',
+    help: 'Links created',
+    registers: [registry],
+  });
+  const cacheLookups = new Counter({
+    name: 'boltlink_cache_lookups_total',
+    help: 'Redis cache lookups on the redirect path by result (hit, miss, error)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const aggregationMisses = new Counter({
+    name: 'boltlink_metrics_aggregation_misses_total',
+    help: 'Workers that did not answer a /metrics aggregation within its deadline',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'boltlink_db_pool_connections',
+    help: 'pg pool connections by state (in use, idle, waiting requests)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      this.set({ state: 'in_use' }, db.pool.totalCount - db.pool.idleCount);
+      this.set({ state: 'idle' }, db.pool.idleCount);
+      this.set({ state: 'waiting' }, db.pool.waitingCount);
+    },
+  });
+  new Gauge({
+    name: 'boltlink_redis_connected_workers',
+    help: 'Workers whose Redis connection is ready',
+    registers: [registry],
+    collect() {
+      this.set(redis.status === 'ready' ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'boltlink_worker_start_time_seconds',
+    help: 'Start time of each PM2 worker; a change is a restart (changes() over a window counts them)',
+    labelNames: ['worker'] as const,
+    registers: [registry],
+  }).set({ worker: String(deps.workerIndex) }, Math.round(Date.now() / 1000));
+  new Gauge({
+    name: 'boltlink_sizing_workers',
+    help: 'PM2 workers per pod baked from infra/sizing.ts',
+    aggregator: 'max',
+    registers: [registry],
+  }).set(sizing.workers);
+  new Gauge({
+    name: 'boltlink_sizing_heap_limit_bytes',
+    help: 'V8 heap limit per worker',
+    aggregator: 'max',
+    registers: [registry],
+  }).set(sizing.heapMiBPerWorker * 1024 * 1024);
+  new Gauge({
+    name: 'boltlink_sizing_cpu_quota',
+    help: 'CPUs of cgroup quota seen by the worker (-1: unlimited)',
+    aggregator: 'max',
+    registers: [registry],
+  }).set(sizing.cpuQuota ?? -1);
+  return { registry, httpDuration, redirects, linksCreated, cacheLookups, aggregationMisses };
+}
