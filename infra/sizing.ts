@@ -48,53 +48,34 @@ export interface SizingDeclaration {
   readonly scratchMiB: number;
 }
 
-/**
- * The environments. `local` sizes `npm run start:cluster` and the PM2 tests on a
- * 2-core machine; `bench` is a one-core pod, what `make bench` measures per worker.
- */
+/** `npm run start:cluster` and the PM2 tests, on a 2-core machine. */
+const LOCAL = {
+  workersPerPod: 2,
+  cpuRequestMilliPerWorker: 1000,
+  cpuLimitMilliPerWorker: 1000,
+  memoryMiBPerWorker: 384,
+  pm2DaemonMiB: 96,
+  heapFraction: 0.6,
+  minReplicas: 1,
+  maxReplicas: 1,
+  hpaCpuUtilizationPercent: 70,
+  scaleDownStabilizationSeconds: 60,
+  maxSurgePods: 1,
+  dbMaxConnections: 100,
+  dbReservedConnections: 10,
+  killTimeoutMs: 5000,
+  drainMs: 1000,
+  preStopDelaySeconds: 0,
+  startupTimeoutMs: 15000,
+  healthTimeoutMs: 800,
+  scratchMiB: 64,
+} as const satisfies SizingDeclaration;
+
+/** The environments. */
 export const SIZINGS = {
-  local: {
-    workersPerPod: 2,
-    cpuRequestMilliPerWorker: 1000,
-    cpuLimitMilliPerWorker: 1000,
-    memoryMiBPerWorker: 384,
-    pm2DaemonMiB: 96,
-    heapFraction: 0.6,
-    minReplicas: 1,
-    maxReplicas: 1,
-    hpaCpuUtilizationPercent: 70,
-    scaleDownStabilizationSeconds: 60,
-    maxSurgePods: 1,
-    dbMaxConnections: 100,
-    dbReservedConnections: 10,
-    killTimeoutMs: 5000,
-    drainMs: 1000,
-    preStopDelaySeconds: 0,
-    startupTimeoutMs: 15000,
-    healthTimeoutMs: 800,
-    scratchMiB: 64,
-  },
-  bench: {
-    workersPerPod: 1,
-    cpuRequestMilliPerWorker: 1000,
-    cpuLimitMilliPerWorker: 1000,
-    memoryMiBPerWorker: 512,
-    pm2DaemonMiB: 96,
-    heapFraction: 0.6,
-    minReplicas: 1,
-    maxReplicas: 1,
-    hpaCpuUtilizationPercent: 70,
-    scaleDownStabilizationSeconds: 60,
-    maxSurgePods: 1,
-    dbMaxConnections: 100,
-    dbReservedConnections: 10,
-    killTimeoutMs: 5000,
-    drainMs: 1000,
-    preStopDelaySeconds: 0,
-    startupTimeoutMs: 15000,
-    healthTimeoutMs: 800,
-    scratchMiB: 64,
-  },
+  local: LOCAL,
+  // One worker on one core: what `make bench` measures per worker.
+  bench: { ...LOCAL, workersPerPod: 1, memoryMiBPerWorker: 512 },
   staging: {
     workersPerPod: 2,
     cpuRequestMilliPerWorker: 1000,
