@@ -26,10 +26,14 @@ apt_install() {
 
 if ! docker info >/dev/null 2>&1; then
   command -v dockerd >/dev/null || apt_install docker.io
+  # Runtime state of an engine that was killed (sockets, pid files) would block a new one;
+  # images and build cache live in $state/data and are kept.
+  awk -v d="$state/exec/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | xargs -r umount -l
+  rm -rf "$state/exec" "$state/docker.pid"
   mkdir -p "$state/data" "$state/exec"
   echo "starting dockerd (vfs, no bridge); log: $state/dockerd.log"
   nohup dockerd --storage-driver=vfs --iptables=false --ip-forward=false --bridge=none \
-    --data-root "$state/data" --exec-root "$state/exec" >"$state/dockerd.log" 2>&1 &
+    --data-root "$state/data" --exec-root "$state/exec" --pidfile "$state/docker.pid" >"$state/dockerd.log" 2>&1 &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || { echo "dockerd did not start; see $state/dockerd.log" >&2; exit 1; }
 fi
