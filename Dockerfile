@@ -32,17 +32,19 @@ ARG SIZING_ENV=prod
 ARG APP_UID
 ARG APP_GID
 ARG APP_PORT
+ARG SCRATCH_DIR
+ARG PM2_HOME
 ARG VERSION=dev
-RUN test -n "$WORKERS" && test -n "$APP_UID" && test -n "$APP_GID" && test -n "$APP_PORT" \
-      || { echo "build with 'make image' (WORKERS, APP_UID, APP_GID and APP_PORT come from infra/)" >&2; exit 1; } \
+RUN test -n "$WORKERS" && test -n "$APP_UID" && test -n "$APP_GID" && test -n "$APP_PORT" && test -n "$SCRATCH_DIR" && test -n "$PM2_HOME" \
+      || { echo "build with 'make image' (WORKERS, APP_UID, APP_GID, APP_PORT, SCRATCH_DIR and PM2_HOME come from infra/)" >&2; exit 1; } \
  && groupadd --gid "$APP_GID" app \
- && useradd --uid "$APP_UID" --gid "$APP_GID" --no-create-home --home-dir /tmp --shell /usr/sbin/nologin app
+ && useradd --uid "$APP_UID" --gid "$APP_GID" --no-create-home --home-dir "$SCRATCH_DIR" --shell /usr/sbin/nologin app
 WORKDIR /app
-# PM2_HOME and HOME under /tmp: the root filesystem is read-only in the cluster,
-# /tmp is an emptyDir. PM2_INSTANCES is what ecosystem.config.js starts.
+# PM2_HOME and HOME in the scratch dir: the root filesystem is read-only in the
+# cluster, the scratch dir is an emptyDir. PM2_INSTANCES is what ecosystem.config.js starts.
 ENV NODE_ENV=production \
-    HOME=/tmp \
-    PM2_HOME=/tmp/pm2 \
+    HOME=${SCRATCH_DIR} \
+    PM2_HOME=${PM2_HOME} \
     NPM_CONFIG_UPDATE_NOTIFIER=false \
     PM2_INSTANCES=${WORKERS} \
     BOLTLINK_SIZING=${SIZING_ENV}

@@ -1,5 +1,5 @@
 import { DEFAULT_PORT } from '../service/src/config';
-import { APP_GID, APP_UID } from './image';
+import { APP_GID, APP_UID, PM2_HOME, SCRATCH_DIR } from './image';
 import { imageRef } from './release';
 import { sizingFor } from './sizing';
 
@@ -41,6 +41,8 @@ try {
       APP_UID,
       APP_GID,
       APP_PORT: DEFAULT_PORT,
+      SCRATCH_DIR,
+      PM2_HOME,
       VERSION: version,
     };
     const flags = Object.entries(args).map(([k, v]) => `--build-arg ${k}=${v}`);

@@ -99,7 +99,6 @@ export class BoltLinkChart extends Chart {
         LOG_LEVEL: 'info',
         PM2_HOME,
         BOLTLINK_SIZING: environment,
-        HEALTH_TIMEOUT_MS: String(s.healthTimeoutMs),
       },
     });
 

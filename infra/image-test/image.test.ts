@@ -1,5 +1,6 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createScratchDatabase, withClient } from '../../service/test/databases';
@@ -96,9 +97,7 @@ describe('the image', () => {
   });
 
   it('reports its size and the size the app adds over the base', () => {
-    const base = /^ARG NODE_IMAGE=(.+)$/m.exec(
-      execFileSync('cat', [path.join(ROOT, 'Dockerfile')], { encoding: 'utf8' }),
-    )![1]!;
+    const base = /^ARG NODE_IMAGE=(.+)$/m.exec(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'))![1]!;
     const size = (ref: string) => Number(docker('image', 'inspect', '-f', '{{.Size}}', ref));
     const addedMB = (size(staging) - size(base)) / 1e6;
     process.stdout.write(

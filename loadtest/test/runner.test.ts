@@ -7,8 +7,8 @@ describe('the scenario schedule', () => {
   it('carries every step in proportion to its weight, interleaved', () => {
     const steps = schedule();
     for (const step of scenario.mix) expect(steps.filter((s) => s.name === step.name)).toHaveLength(step.weight);
-    const firstTen = new Set(steps.slice(0, 20).map((s) => s.name));
-    expect(firstTen.size).toBeGreaterThan(2);
+    const firstTwenty = new Set(steps.slice(0, 20).map((s) => s.name));
+    expect(firstTwenty.size).toBeGreaterThan(2);
   });
 });
 
