@@ -34,6 +34,7 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.set('trust proxy', config.TRUST_PROXY_HOPS);
 
   app.use(requestContext(log, deps.lifecycle, config.ACCESS_LOG_SAMPLE_RATE, deps.metrics));
   app.use(healthRoutes(deps));
@@ -50,7 +51,7 @@ export function createApp(deps: AppDeps): Express {
     '/api',
     helmet(),
     cors({ origin: [...config.ALLOWED_ORIGINS], methods: ['GET', 'POST', 'DELETE'], maxAge: 600 }),
-    linksApi(deps.links, config),
+    linksApi(deps.links, config, deps.redis, log),
   );
   app.get('/:slug', redirect(deps.links));
   app.use(notFound);

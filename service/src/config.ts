@@ -54,6 +54,13 @@ const fields = {
   CLICK_FLUSH_INTERVAL_MS: int(100, 600_000).default(1_000),
   HEALTH_TIMEOUT_MS: int(50, 10_000).default(800),
   KEEP_ALIVE_TIMEOUT_MS: int(1_000, 600_000).default(65_000),
+  /** Longest a client may take to send a whole request (slow-body/slowloris bound); Node answers 408 after it. */
+  REQUEST_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
+  /** Proxies in front of the pod whose X-Forwarded-For is trusted for the client address (0: use the socket's). */
+  TRUST_PROXY_HOPS: int(0, 10).default(0),
+  /** Link creations per client per window (0: no limit). Redirects are never limited. */
+  RATE_LIMIT_CREATES: int(0, 1_000_000).default(120),
+  RATE_LIMIT_WINDOW_SECONDS: int(1, 86_400).default(60),
   SHUTDOWN_DRAIN_MS: int(0, 60_000).default(1_000),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(8_000),
   PM2_INSTANCES: int(1, 1024).optional(),
@@ -96,7 +103,7 @@ export interface Config extends Readonly<Omit<Parsed, 'API_TOKENS' | 'ALLOWED_OR
   readonly ALLOWED_ORIGINS: readonly string[];
   /** Public origin used in `shortUrl` and to refuse links that point back at the service. */
   readonly PUBLIC_BASE_URL: string;
-  /** `headersTimeout` must exceed `keepAliveTimeout` or Node cuts idle sockets mid-request. */
+  /** Above `keepAliveTimeout` (older Nodes cut idle sockets mid-request otherwise), never above REQUEST_TIMEOUT_MS. */
   readonly HEADERS_TIMEOUT_MS: number;
 }
 
@@ -116,7 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     API_TOKENS: Object.freeze([...c.API_TOKENS]),
     ALLOWED_ORIGINS: Object.freeze([...c.ALLOWED_ORIGINS]),
     PUBLIC_BASE_URL: (c.PUBLIC_BASE_URL ?? `http://localhost:${c.PORT}`).replace(/\/+$/, ''),
-    HEADERS_TIMEOUT_MS: c.KEEP_ALIVE_TIMEOUT_MS + 1_000,
+    HEADERS_TIMEOUT_MS: Math.min(c.KEEP_ALIVE_TIMEOUT_MS + 1_000, c.REQUEST_TIMEOUT_MS),
   });
 }
 

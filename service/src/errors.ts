@@ -13,6 +13,7 @@ export const ErrorCode = {
   LinkNotFound: 'link_not_found',
   LinkExpired: 'link_expired',
   SlugTaken: 'slug_taken',
+  RateLimited: 'rate_limited',
   ServiceUnavailable: 'service_unavailable',
   Internal: 'internal_error',
 } as const;

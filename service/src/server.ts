@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { getHeapStatistics } from 'node:v8';
 import { createApp } from './app';
 import { ConfigError, loadConfig, type Config } from './config';
@@ -23,6 +23,8 @@ export interface Running {
 }
 
 const MiB = 1024 * 1024;
+/** How often Node checks requests against REQUEST_TIMEOUT_MS/HEADERS_TIMEOUT_MS (its default, 30 s, lets a slow client overstay by that much). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
 /**
  * Wires the worker, listens, and only then reports ready: PM2's `wait_ready`
@@ -50,10 +52,17 @@ export async function start(config: Config, log: Logger = createLogger(config)):
   );
 
   const app = createApp({ config, log, db, redis, links, lifecycle, sizing, metrics });
-  const server = app.listen(config.PORT);
+  const server = createServer(
+    {
+      requestTimeout: config.REQUEST_TIMEOUT_MS,
+      headersTimeout: config.HEADERS_TIMEOUT_MS,
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+    },
+    app,
+  );
   // Above common load-balancer idle timeouts, so the balancer, not Node, closes idle connections.
   server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
-  server.headersTimeout = config.HEADERS_TIMEOUT_MS;
+  server.listen(config.PORT);
   await once(server, 'listening');
   await pingDatabase(db);
   await waitForRedis(redis, config.HEALTH_TIMEOUT_MS);

@@ -13,7 +13,7 @@ describe('loadConfig', () => {
       PORT: 5000,
       NODE_ENV: 'development',
       KEEP_ALIVE_TIMEOUT_MS: 65_000,
-      HEADERS_TIMEOUT_MS: 66_000,
+      HEADERS_TIMEOUT_MS: 30_000,
     });
     expect(c.API_TOKENS).toEqual(['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb']);
     expect(c.PUBLIC_BASE_URL).toBe('http://localhost:5000');

@@ -27,6 +27,8 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     PORT: '0',
     SHUTDOWN_DRAIN_MS: '50',
     METRICS_PORT: '0',
+    // Every suite's requests come from 127.0.0.1; the rate-limit tests turn it on with their own limits.
+    RATE_LIMIT_CREATES: '0',
     ...overrides,
   };
 }

@@ -1,20 +1,37 @@
 import express, { Router, type RequestHandler } from 'express';
+import type { Redis } from 'ioredis';
 import type { Config } from '../config';
 import { AppError, ErrorCode } from '../errors';
 import { requireBearer } from '../auth';
+import type { Logger } from '../logger';
+import { rateLimit } from '../rate-limit';
 import type { LinkService } from './service';
 import { createLinkSchema, RESERVED_SLUGS, SLUG_PATTERN } from './validation';
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
-/** `/api/links`: create, read and delete links. Writes need a bearer token. */
-export function linksApi(links: LinkService, config: Pick<Config, 'API_TOKENS' | 'PUBLIC_BASE_URL'>): Router {
+type ApiConfig = Pick<
+  Config,
+  'API_TOKENS' | 'PUBLIC_BASE_URL' | 'RATE_LIMIT_CREATES' | 'RATE_LIMIT_WINDOW_SECONDS'
+>;
+
+/**
+ * `/api/links`: create, read and delete links. Writes need a bearer token.
+ * Creation is rate limited per client before the token is checked, so the
+ * limit also slows down token guessing.
+ */
+export function linksApi(links: LinkService, config: ApiConfig, redis: Redis, log: Logger): Router {
   const router = Router();
   const auth = requireBearer(config.API_TOKENS);
+  const createLimit = rateLimit(
+    redis,
+    { name: 'create', limit: config.RATE_LIMIT_CREATES, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS },
+    log,
+  );
   const schema = createLinkSchema(config.PUBLIC_BASE_URL);
   const json = express.json({ limit: MAX_BODY_BYTES, strict: true, type: () => true });
 
-  router.post('/links', auth, requireJson, json, async (req, res) => {
+  router.post('/links', createLimit, auth, requireJson, json, async (req, res) => {
     const parsed = schema.safeParse(req.body);
     if (!parsed.success) {
       const details = parsed.error.issues.map((i) => ({

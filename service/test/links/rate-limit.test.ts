@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { createLink, json, sql, startPrivateRedis, startService, TOKEN, uniqueSlug, type TestService } from '../helpers';
+
+const stored = async (slug: string) => (await sql('SELECT 1 FROM links WHERE slug = $1', [slug])).length;
+
+function post(base: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${base}/api/links`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
+describe('link creation rate limit', () => {
+  const services: TestService[] = [];
+  const start = async (env: Record<string, string>) => {
+    const svc = await startService(env);
+    services.push(svc);
+    return svc;
+  };
+  afterEach(async () => {
+    await Promise.all(services.splice(0).map((s) => s.stop()));
+  });
+
+  it('answers 429 with Retry-After and a JSON error past the limit, and stores nothing', async () => {
+    const svc = await start({ RATE_LIMIT_CREATES: '3', RATE_LIMIT_WINDOW_SECONDS: '60' });
+    const remaining: (string | null)[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await createLink(svc.url, { url: 'https://example.com/rl', slug: uniqueSlug('rl') });
+      expect(res.status).toBe(201);
+      expect(res.headers.get('ratelimit-limit')).toBe('3');
+      remaining.push(res.headers.get('ratelimit-remaining'));
+    }
+    expect(remaining).toEqual(['2', '1', '0']);
+
+    const refused = uniqueSlug('rl-refused');
+    const res = await createLink(svc.url, { url: 'https://example.com/rl', slug: refused });
+    expect(res.status).toBe(429);
+    const retryAfter = Number(res.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    const body = await json(res);
+    expect(body.error.code).toBe('rate_limited');
+    expect(body.error.message).toMatch(/limit is 3 per 60 s; retry in \d+ s/);
+    expect(await stored(refused)).toBe(0);
+  });
+
+  it('shares one count per client across workers and pods (the same Redis)', async () => {
+    const prefix = `bltest:${randomBytes(4).toString('hex')}:`;
+    const env = { RATE_LIMIT_CREATES: '4', REDIS_KEY_PREFIX: prefix };
+    const [a, b] = [await start(env), await start(env)];
+    const statuses: number[] = [];
+    for (const svc of [a, b, a, b, a, b]) {
+      statuses.push((await createLink(svc.url, { url: 'https://example.com/s', slug: uniqueSlug('rls') })).status);
+    }
+    expect(statuses).toEqual([201, 201, 201, 201, 429, 429]);
+  });
+
+  it('counts requests with a bad token too, so it also slows token guessing', async () => {
+    const svc = await start({ RATE_LIMIT_CREATES: '2' });
+    const guesses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await post(svc.url, { url: 'https://example.com/g' }, { authorization: `Bearer guess-${i}-xxxxxxxxxxxx` });
+      guesses.push(res.status);
+    }
+    expect(guesses).toEqual([401, 401, 429]);
+  });
+
+  it('never limits redirects', async () => {
+    const svc = await start({ RATE_LIMIT_CREATES: '1' });
+    const slug = uniqueSlug('rlr');
+    expect((await createLink(svc.url, { url: 'https://example.com/r', slug })).status).toBe(201);
+    expect((await createLink(svc.url, { url: 'https://example.com/r', slug: uniqueSlug('rlr') })).status).toBe(429);
+    const statuses = new Set<number>();
+    for (let i = 0; i < 50; i++) statuses.add((await fetch(`${svc.url}/${slug}`, { redirect: 'manual' })).status);
+    expect([...statuses]).toEqual([302]);
+  });
+
+  it('lets a client in again once its window has passed', async () => {
+    const svc = await start({ RATE_LIMIT_CREATES: '1', RATE_LIMIT_WINDOW_SECONDS: '1' });
+    expect((await createLink(svc.url, { url: 'https://example.com/w', slug: uniqueSlug('rlw') })).status).toBe(201);
+    const refused = await createLink(svc.url, { url: 'https://example.com/w', slug: uniqueSlug('rlw') });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect((await createLink(svc.url, { url: 'https://example.com/w', slug: uniqueSlug('rlw') })).status).toBe(201);
+  });
+
+  it('ignores X-Forwarded-For unless TRUST_PROXY_HOPS says a proxy sets it', async () => {
+    const direct = await start({ RATE_LIMIT_CREATES: '1' });
+    const spoofed = [];
+    for (const ip of ['203.0.113.1', '203.0.113.2']) {
+      spoofed.push((await post(direct.url, { url: 'https://example.com/x' }, { 'x-forwarded-for': ip })).status);
+    }
+    expect(spoofed).toEqual([201, 429]);
+
+    const behindProxy = await start({ RATE_LIMIT_CREATES: '1', TRUST_PROXY_HOPS: '1' });
+    const perClient = [];
+    for (const ip of ['203.0.113.1', '203.0.113.2', '203.0.113.1']) {
+      perClient.push((await post(behindProxy.url, { url: 'https://example.com/x' }, { 'x-forwarded-for': ip })).status);
+    }
+    expect(perClient).toEqual([201, 201, 429]);
+  });
+
+  it('lets creation through while Redis is down (fails open) and limits again when it is back', async () => {
+    const redis = await startPrivateRedis();
+    const svc = await start({ REDIS_URL: redis.url, RATE_LIMIT_CREATES: '1' });
+    let restarted: Awaited<ReturnType<typeof startPrivateRedis>> | undefined;
+    try {
+      await redis.stop();
+      const whileDown = [];
+      for (let i = 0; i < 3; i++) {
+        whileDown.push((await createLink(svc.url, { url: 'https://example.com/d', slug: uniqueSlug('rld') })).status);
+      }
+      expect(whileDown).toEqual([201, 201, 201]);
+
+      restarted = await startPrivateRedis(redis.port);
+      const deadline = Date.now() + 10_000;
+      let status = 0;
+      while (status !== 429 && Date.now() < deadline) {
+        status = (await createLink(svc.url, { url: 'https://example.com/d', slug: uniqueSlug('rld') })).status;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(status).toBe(429);
+    } finally {
+      await restarted?.stop();
+    }
+  });
+});
