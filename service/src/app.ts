@@ -6,7 +6,7 @@ import type { Config } from './config';
 import type { Database } from './db/client';
 import { healthRoutes } from './health/routes';
 import type { SizingReport } from './health/sizing-guard';
-import { errorHandler, notFound, requestContext } from './http';
+import { errorHandler, notFound, requestContext, requireHost } from './http';
 import type { Lifecycle } from './lifecycle';
 import { redirect, linksApi } from './links/routes';
 import type { LinkService } from './links/service';
@@ -37,6 +37,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', config.TRUST_PROXY_HOPS);
 
   app.use(requestContext(log, deps.lifecycle, config.ACCESS_LOG_SAMPLE_RATE, deps.metrics));
+  app.use(requireHost);
   app.use(healthRoutes(deps));
   if (config.FAULT_INJECTION) {
     // Test-only (refused in production by config): lets PM2 tests crash one worker on demand.

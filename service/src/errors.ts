@@ -8,6 +8,8 @@ export const ErrorCode = {
   ValidationFailed: 'validation_failed',
   UnsupportedMediaType: 'unsupported_media_type',
   PayloadTooLarge: 'payload_too_large',
+  HeadersTooLarge: 'headers_too_large',
+  RequestTimeout: 'request_timeout',
   Unauthorized: 'unauthorized',
   NotFound: 'not_found',
   LinkNotFound: 'link_not_found',

@@ -1,9 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, ErrorCode, errorBody } from './errors';
 import type { Lifecycle } from './lifecycle';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics/registry';
+
+/** The largest request body the API reads. */
+export const MAX_BODY_BYTES = 16 * 1024;
+export const TOO_LARGE = `request body is larger than ${MAX_BODY_BYTES / 1024} KiB`;
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -42,6 +48,19 @@ export function requestContext(
   };
 }
 
+/**
+ * HTTP/1.1 requires a Host header. Node's own check answers with an empty
+ * 400, so the server turns it off (requireHostHeader: false) and this one
+ * answers with the API's JSON error.
+ */
+export const requireHost: RequestHandler = (req, _res, next) => {
+  if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && !req.headers.host) {
+    next(new AppError(400, ErrorCode.BadRequest, 'the Host header is required'));
+    return;
+  }
+  next();
+};
+
 export const notFound: RequestHandler = (req, _res, next) => {
   next(new AppError(404, ErrorCode.NotFound, `no route for ${req.method} ${req.path.slice(0, 200)}`));
 };
@@ -49,7 +68,7 @@ export const notFound: RequestHandler = (req, _res, next) => {
 /** body-parser failures, by their `type`, as stable API errors. */
 const BODY_ERRORS: Record<string, [number, ErrorCode, string]> = {
   'entity.parse.failed': [400, ErrorCode.InvalidJson, 'request body is not valid JSON'],
-  'entity.too.large': [413, ErrorCode.PayloadTooLarge, 'request body is larger than 16 KiB'],
+  'entity.too.large': [413, ErrorCode.PayloadTooLarge, TOO_LARGE],
   'encoding.unsupported': [415, ErrorCode.UnsupportedMediaType, 'unsupported Content-Encoding'],
   'charset.unsupported': [415, ErrorCode.UnsupportedMediaType, 'unsupported charset; use utf-8'],
   'request.aborted': [400, ErrorCode.BadRequest, 'request aborted'],
@@ -106,4 +125,33 @@ export function errorHandler(log: Logger, exposeStacks: boolean): ErrorRequestHa
     if (exposeStacks && e.status >= 500 && err instanceof Error) (body.error as { stack?: string }).stack = err.stack;
     res.status(e.status).json(body);
   };
+}
+
+/** Node's own refusals (before Express sees a request), by error code. */
+const CLIENT_ERRORS: Record<string, [number, ErrorCode, string]> = {
+  HPE_HEADER_OVERFLOW: [431, ErrorCode.HeadersTooLarge, 'request line and headers are larger than the server accepts'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, ErrorCode.RequestTimeout, 'the request was not received in time'],
+};
+
+/**
+ * The server's 'clientError' listener: malformed HTTP, oversized headers and
+ * requests slower than REQUEST_TIMEOUT_MS get the API's JSON error (Node's
+ * default is a bare status line), then the connection is closed. Nothing is
+ * written once a response has started.
+ */
+export function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+  if (socket.writable && !inFlight?.headersSent && err.code !== 'ECONNRESET') {
+    const [status, code, message] = CLIENT_ERRORS[err.code ?? ''] ?? [
+      400,
+      ErrorCode.BadRequest,
+      'malformed HTTP request',
+    ];
+    const body = JSON.stringify(errorBody(new AppError(status, code, message)));
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }

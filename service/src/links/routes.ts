@@ -3,17 +3,13 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config';
 import { AppError, ErrorCode } from '../errors';
 import { requireBearer } from '../auth';
+import { MAX_BODY_BYTES, TOO_LARGE } from '../http';
 import type { Logger } from '../logger';
 import { rateLimit } from '../rate-limit';
 import type { LinkService } from './service';
 import { createLinkSchema, RESERVED_SLUGS, SLUG_PATTERN } from './validation';
 
-export const MAX_BODY_BYTES = 16 * 1024;
-
-type ApiConfig = Pick<
-  Config,
-  'API_TOKENS' | 'PUBLIC_BASE_URL' | 'RATE_LIMIT_CREATES' | 'RATE_LIMIT_WINDOW_SECONDS'
->;
+type ApiConfig = Pick<Config, 'API_TOKENS' | 'PUBLIC_BASE_URL' | 'RATE_LIMIT_CREATES' | 'RATE_LIMIT_WINDOW_SECONDS'>;
 
 /**
  * `/api/links`: create, read and delete links. Writes need a bearer token.
@@ -31,7 +27,7 @@ export function linksApi(links: LinkService, config: ApiConfig, redis: Redis, lo
   const schema = createLinkSchema(config.PUBLIC_BASE_URL);
   const json = express.json({ limit: MAX_BODY_BYTES, strict: true, type: () => true });
 
-  router.post('/links', createLimit, auth, requireJson, json, async (req, res) => {
+  router.post('/links', createLimit, auth, requireJson, refuseLargeBody, json, async (req, res) => {
     const parsed = schema.safeParse(req.body);
     if (!parsed.success) {
       const details = parsed.error.issues.map((i) => ({
@@ -85,6 +81,21 @@ function requireSlug(slug: string): string {
 const requireJson: RequestHandler = (req, _res, next) => {
   if (!req.is('application/json')) {
     next(new AppError(415, ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json'));
+    return;
+  }
+  next();
+};
+
+/**
+ * A body declared larger than MAX_BODY_BYTES is refused before any of it is
+ * read, and the connection closed: the body parser would otherwise wait for
+ * the whole upload before answering (or until REQUEST_TIMEOUT_MS for a
+ * client that never sends it).
+ */
+const refuseLargeBody: RequestHandler = (req, res, next) => {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
+    res.setHeader('Connection', 'close');
+    next(new AppError(413, ErrorCode.PayloadTooLarge, TOO_LARGE));
     return;
   }
   next();

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { json, sql, startService, TOKEN, type TestService } from '../helpers';
+import net from 'node:net';
+import { createLink, json, sql, startService, TOKEN, uniqueSlug, type TestService } from '../helpers';
 
 /**
  * Hostile or malformed link creations. Every case carries a unique marker in
@@ -17,6 +18,12 @@ interface Case {
 }
 
 const ok = (m: string) => `https://example.com/${m}`;
+const urlCase = (name: string, url: (m: string) => string): Case => ({
+  name,
+  status: 400,
+  code: 'validation_failed',
+  body: (m) => ({ url: url(m), slug: m }),
+});
 const cases: Case[] = [
   // URLs
   ...[
@@ -175,6 +182,190 @@ const cases: Case[] = [
     raw: (m) => JSON.stringify({ url: ok(m) }),
     headers: { 'content-encoding': 'br-x' },
   },
+  // More schemes, and scheme disguises
+  ...[
+    ['blob scheme', (m: string) => `blob:https://example.com/${m}`],
+    ['about scheme', (m: string) => `about:blank#${m}`],
+    ['chrome scheme', (m: string) => `chrome://settings/${m}`],
+    ['ws scheme', (m: string) => `ws://example.com/${m}`],
+    ['wss scheme', (m: string) => `wss://example.com/${m}`],
+    ['gopher scheme', (m: string) => `gopher://example.com/${m}`],
+    ['jar scheme', (m: string) => `jar:https://example.com/${m}.jar!/`],
+    ['view-source scheme', (m: string) => `view-source:https://example.com/${m}`],
+    ['intent scheme', (m: string) => `intent://example.com/${m}#Intent;end`],
+    ['tel scheme', (m: string) => `tel:+1555${m}`],
+    ['sms scheme', (m: string) => `sms:+1555?body=${m}`],
+    ['ssh scheme', (m: string) => `ssh://example.com/${m}`],
+    ['ldap scheme', (m: string) => `ldap://example.com/${m}`],
+    ['dict scheme', (m: string) => `dict://example.com/${m}`],
+    ['percent-encoded javascript', (m: string) => `%6Aavascript:alert('${m}')`],
+    ['https then javascript', (m: string) => `https:javascript:alert('${m}')`],
+    ['fullwidth scheme', (m: string) => `ｈｔｔｐｓ://example.com/${m}`],
+  ].map(([name, url]) => urlCase(`scheme: ${name as string}`, url as (m: string) => string)),
+  // IDN, homographs and invisible characters
+  ...[
+    ['Cyrillic look-alike of apple', (m: string) => `https://аррӏе.com/${m}`],
+    ['one Cyrillic a in paypal', (m: string) => `https://pаypal.com/${m}`],
+    ['punycode of a homograph', (m: string) => `https://xn--80ak6aa92e.com/${m}`],
+    ['punycode of a mixed-script label', (m: string) => `https://xn--pypal-4ve.com/${m}`],
+    ['Greek omicron in google', (m: string) => `https://gοogle.com/${m}`],
+    ['Armenian o in google', (m: string) => `https://gօogle.com/${m}`],
+    ['Cyrillic subdomain look-alike', (m: string) => `https://ѕесurе.example.com/${m}`],
+    ['right-to-left override in path', (m: string) => `https://example.com/${m}\u202egnp.exe`],
+    ['right-to-left override in host', (m: string) => `https://exa\u202emple.com/${m}`],
+    ['left-to-right embedding', (m: string) => `https://example.com/\u202a${m}`],
+    ['right-to-left isolate', (m: string) => `https://example.com/\u2067${m}`],
+    ['zero-width space in host', (m: string) => `https://ex\u200bample.com/${m}`],
+    ['zero-width joiner in path', (m: string) => `https://example.com/${m}\u200d`],
+    ['zero-width non-joiner', (m: string) => `https://example.com/\u200c${m}`],
+    ['byte-order mark first', (m: string) => `\ufeffhttps://example.com/${m}`],
+    ['soft hyphen in host', (m: string) => `https://exam\u00adple.com/${m}`],
+    ['word joiner', (m: string) => `https://example.com/\u2060${m}`],
+    ['Unicode tag characters', (m: string) => `https://example.com/${m}\u{e0041}`],
+    ['own host in fullwidth letters', (m: string) => `https://ｓｈｏ．ｒｔ/${m}`],
+    ['own host with ideographic full stop', (m: string) => `http://sho。rt/${m}`],
+    ['division slash faking a path', (m: string) => `https://example.com∕evil.com/${m}`],
+    ['fraction slash faking a path', (m: string) => `https://example.com⁄evil.com/${m}`],
+    ['underscore in host', (m: string) => `https://ex_ample.com/${m}`],
+  ].map(([name, url]) => urlCase(`unicode: ${name as string}`, url as (m: string) => string)),
+  // Hosts a public link must not send a visitor to
+  ...[
+    ['loopback IPv4', (m: string) => `http://127.0.0.1/${m}`],
+    ['loopback as a decimal integer', (m: string) => `http://2130706433/${m}`],
+    ['loopback in hex', (m: string) => `http://0x7f.1/${m}`],
+    ['loopback in octal', (m: string) => `http://0177.0.0.1/${m}`],
+    ['loopback IPv6', (m: string) => `http://[::1]/${m}`],
+    ['IPv4-mapped loopback', (m: string) => `http://[::ffff:127.0.0.1]/${m}`],
+    ['unspecified address', (m: string) => `http://0.0.0.0/${m}`],
+    ['private 10/8', (m: string) => `http://10.0.0.1/${m}`],
+    ['private 172.16/12', (m: string) => `http://172.16.5.4/${m}`],
+    ['private 192.168/16', (m: string) => `http://192.168.0.1/${m}`],
+    ['cloud metadata address', (m: string) => `http://169.254.169.254/latest/${m}`],
+    ['carrier-grade NAT', (m: string) => `http://100.64.0.1/${m}`],
+    ['IPv6 link-local', (m: string) => `http://[fe80::1]/${m}`],
+    ['IPv6 unique local', (m: string) => `http://[fd00::1]/${m}`],
+    ['multicast', (m: string) => `http://224.0.0.1/${m}`],
+    ['localhost', (m: string) => `http://localhost/${m}`],
+    ['localhost with trailing dot', (m: string) => `http://localhost./${m}`],
+    ['a .localhost subdomain', (m: string) => `http://api.localhost/${m}`],
+    ['single-label intranet host', (m: string) => `http://intranet/${m}`],
+  ].map(([name, url]) => urlCase(`host: ${name as string}`, url as (m: string) => string)),
+  // Overlong values
+  urlCase('overlong: host of 254 characters', (m) => `https://${`${'a'.repeat(62)}.`.repeat(4)}co/${m}`),
+  urlCase('overlong: host label of 64 characters', (m) => `https://${'a'.repeat(64)}.com/${m}`),
+  urlCase('overlong: URL of 2049 characters', (m) => `https://example.com/${m}/`.padEnd(2049, 'x')),
+  urlCase('overlong: empty host label', (m) => `https://example..com/${m}`),
+  {
+    name: 'overlong: URL of 100 KiB',
+    status: 413,
+    code: 'payload_too_large',
+    body: (m) => ({ url: `https://example.com/${m}/${'x'.repeat(100 * 1024)}` }),
+  },
+  {
+    name: 'overlong: slug of 1000 characters',
+    status: 400,
+    code: 'validation_failed',
+    body: (m) => ({ url: ok(m), slug: 'a'.repeat(1000) }),
+  },
+  // Control characters
+  ...[
+    ['carriage return', (m: string) => `https://example.com/${m}\r`],
+    ['CRLF header injection', (m: string) => `https://example.com/${m}\r\nLocation: https://evil.example`],
+    ['vertical tab', (m: string) => `https://example.com/\u000b${m}`],
+    ['form feed', (m: string) => `https://example.com/\u000c${m}`],
+    ['escape (ANSI) sequence', (m: string) => `https://example.com/${m}\u001b[31m`],
+    ['paragraph separator', (m: string) => `https://example.com/${m}\u2029`],
+  ].map(([name, url]) => urlCase(`control: ${name as string}`, url as (m: string) => string)),
+  {
+    name: 'control: NUL in slug',
+    status: 400,
+    code: 'validation_failed',
+    body: (m) => ({ url: ok(m), slug: 'abc\u0000def' }),
+  },
+  // JSON type confusion
+  ...[
+    ['slug: array', { slug: ['abcdef'] }],
+    ['slug: object', { slug: { $ne: null } }],
+    ['slug: null', { slug: null }],
+    ['slug: boolean', { slug: true }],
+    ['ttlSeconds: array', { ttlSeconds: [60] }],
+    ['ttlSeconds: object', { ttlSeconds: { $gt: 0 } }],
+    ['ttlSeconds: null', { ttlSeconds: null }],
+    ['ttlSeconds: boolean', { ttlSeconds: true }],
+    ['ttlSeconds: exponent string', { ttlSeconds: '1e3' }],
+    ['ttlSeconds: hex string', { ttlSeconds: '0x10' }],
+  ].map(([name, extra]): Case => ({
+    name: `type: ${name as string}`,
+    status: 400,
+    code: 'validation_failed',
+    body: (m) => ({ url: ok(m), ...(extra as object) }),
+  })),
+  { name: 'type: url nested in arrays', status: 400, code: 'validation_failed', body: (m) => ({ url: [[ok(m)]] }) },
+  { name: 'type: url as a Mongo operator', status: 400, code: 'validation_failed', body: () => ({ url: { $gt: '' } }) },
+  { name: 'type: body is a number', status: 400, code: 'invalid_json', raw: (m) => `42 ${m}` },
+  { name: 'type: body is true', status: 400, code: 'invalid_json', raw: () => 'true' },
+  {
+    name: 'type: duplicate url key, hostile one last',
+    status: 400,
+    code: 'validation_failed',
+    raw: (m) => `{"url":"${ok(m)}","url":"javascript:alert('${m}')"}`,
+  },
+  {
+    name: 'type: url escaped as \\u0000-style JSON',
+    status: 400,
+    code: 'validation_failed',
+    raw: (m) => `{"url":"\\u006aavascript:alert('${m}')"}`,
+  },
+  // Huge and odd numbers
+  ...[
+    ['1e308', '1e308'],
+    ['1e999 (Infinity)', '1e999'],
+    ['-1e308', '-1e308'],
+    ['2^53 + 1', '9007199254740993'],
+    ['1e21', '1e21'],
+    ['1e-300', '1e-300'],
+    ['negative zero', '-0'],
+    ['max safe integer', '9007199254740991'],
+  ].map(([name, n]): Case => ({
+    name: `number: ttlSeconds ${name}`,
+    status: 400,
+    code: 'validation_failed',
+    raw: (m) => `{"url":"${ok(m)}","ttlSeconds":${n}}`,
+  })),
+  // Prototype pollution
+  ...[
+    ['nested __proto__', (m: string) => `{"url":"${ok(m)}","slug":{"__proto__":{"polluted":true}}}`],
+    ['escaped __proto__ key', (m: string) => `{"url":"${ok(m)}","\\u005f_proto__":{"polluted":true}}`],
+    ['prototype key', (m: string) => `{"url":"${ok(m)}","prototype":{"polluted":true}}`],
+    ['__defineGetter__ key', (m: string) => `{"url":"${ok(m)}","__defineGetter__":"polluted"}`],
+    ['toString key', (m: string) => `{"url":"${ok(m)}","toString":"polluted"}`],
+    ['hasOwnProperty key', (m: string) => `{"url":"${ok(m)}","hasOwnProperty":"polluted"}`],
+    ['__proto__ as null', (m: string) => `{"url":"${ok(m)}","__proto__":null}`],
+    ['constructor.prototype in url', (m: string) => `{"url":{"constructor":{"prototype":{"polluted":"${m}"}}}}`],
+  ].map(([name, raw]): Case => ({
+    name: `pollution: ${name as string}`,
+    status: 400,
+    code: 'validation_failed',
+    raw: raw as (m: string) => string,
+  })),
+  // SQL-looking slugs (the marker goes into the URL)
+  ...[
+    ["' OR '1'='1", "' OR '1'='1"],
+    ['pg_sleep', '1;SELECT pg_sleep(10)'],
+    ['comment', "admin'--"],
+    ['double quotes', 'x" OR ""="'],
+    ['union', '1 UNION SELECT * FROM links'],
+    ['dollar quoting', '$$; DROP TABLE links; $$'],
+    ['encoded quote', '%27%20OR%201=1'],
+    ['escaped quote', "\\'; --"],
+    ['semicolon', 'links;--'],
+    ['LIKE wildcard', 'a%_b'],
+  ].map(([name, slug]): Case => ({
+    name: `sql: ${name}`,
+    status: 400,
+    code: 'validation_failed',
+    body: (m) => ({ url: ok(m), slug }),
+  })),
   // Tokens
   {
     name: 'no Authorization header',
@@ -228,17 +419,307 @@ const cases: Case[] = [
   },
 ];
 
+/**
+ * Requests no fetch client would send, written to a socket: header abuse and
+ * slow (slowloris-style) senders. `chunks` are written `gapMs` apart; the
+ * whole answer is read until the server closes the connection.
+ */
+interface RawCase {
+  name: string;
+  status: number;
+  code: string;
+  chunks: (m: string) => string[];
+  gapMs?: number;
+}
+
+const REQUEST_TIMEOUT_MS = 2_000;
+const SLOW_GAP_MS = 150;
+
+function post(body: string, extra = ''): string {
+  return (
+    `POST /api/links HTTP/1.1\r\nHost: sho.rt\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`
+  );
+}
+const head = (extra: string) =>
+  `POST /api/links HTTP/1.1\r\nHost: sho.rt\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\n${extra}Connection: close\r\n\r\n`;
+const hostile = (m: string) => JSON.stringify({ url: `javascript:alert('${m}')`, slug: m });
+const split = (s: string, n: number) =>
+  Array.from({ length: n }, (_, i) => s.slice((i * s.length) / n, ((i + 1) * s.length) / n));
+
+const rawCases: RawCase[] = [
+  {
+    name: 'header over 16 KiB',
+    status: 431,
+    code: 'headers_too_large',
+    chunks: (m) => [post(hostile(m), `X-Pad: ${'a'.repeat(17 * 1024)}\r\n`)],
+  },
+  {
+    name: 'request line over 16 KiB',
+    status: 431,
+    code: 'headers_too_large',
+    chunks: (m) => [post(hostile(m)).replace('/api/links', `/api/links?${'a'.repeat(17 * 1024)}`)],
+  },
+  {
+    name: 'conflicting Content-Length headers',
+    status: 400,
+    code: 'bad_request',
+    chunks: (m) => [post(hostile(m), 'Content-Length: 5\r\n')],
+  },
+  {
+    name: 'Content-Length with Transfer-Encoding (smuggling)',
+    status: 400,
+    code: 'bad_request',
+    chunks: (m) => [post(hostile(m), 'Transfer-Encoding: chunked\r\n')],
+  },
+  {
+    name: 'unknown Transfer-Encoding',
+    status: 400,
+    code: 'bad_request',
+    chunks: (m) => [`${head('Transfer-Encoding: xchunked\r\n')}${hostile(m)}`],
+  },
+  {
+    name: 'negative Content-Length',
+    status: 400,
+    code: 'bad_request',
+    chunks: (m) => [`${head('Content-Length: -1\r\n')}${hostile(m)}`],
+  },
+  {
+    name: 'non-numeric Content-Length',
+    status: 400,
+    code: 'bad_request',
+    chunks: (m) => [`${head('Content-Length: 1e3\r\n')}${hostile(m)}`],
+  },
+  {
+    name: 'space in a header name',
+    status: 400,
+    code: 'bad_request',
+    chunks: (m) => [post(hostile(m), 'Bad Header: x\r\n')],
+  },
+  {
+    name: 'NUL in a header value',
+    status: 400,
+    code: 'bad_request',
+    chunks: (m) => [post(hostile(m), 'X-Note: a\u0000b\r\n')],
+  },
+  {
+    name: 'obsolete line folding',
+    status: 400,
+    code: 'bad_request',
+    chunks: (m) => [post(hostile(m), 'X-Note: a\r\n folded\r\n')],
+  },
+  {
+    name: 'no Host header',
+    status: 400,
+    code: 'bad_request',
+    chunks: (m) => [post(JSON.stringify({ url: `https://example.com/${m}`, slug: m })).replace('Host: sho.rt\r\n', '')],
+  },
+  {
+    name: 'invalid method token',
+    status: 400,
+    code: 'bad_request',
+    chunks: (m) => [post(hostile(m)).replace('POST', 'P@ST')],
+  },
+  {
+    name: 'HTTP version 9.9',
+    status: 400,
+    code: 'bad_request',
+    chunks: (m) => [post(hostile(m)).replace('HTTP/1.1', 'HTTP/9.9')],
+  },
+  {
+    name: 'declared body over 16 KiB (refused before it is read)',
+    status: 413,
+    code: 'payload_too_large',
+    chunks: (m) => [head('Content-Length: 1000000\r\n'), `{"url":"https://example.com/${m}"`],
+  },
+  {
+    name: 'chunked body over 16 KiB',
+    status: 413,
+    code: 'payload_too_large',
+    chunks: (m) => {
+      const body = JSON.stringify({ url: `https://example.com/${m}`, pad: 'x'.repeat(17 * 1024) });
+      return [`${head('Transfer-Encoding: chunked\r\n')}${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`];
+    },
+  },
+  {
+    name: 'slow body, hostile URL, within the timeout',
+    status: 400,
+    code: 'validation_failed',
+    chunks: (m) => {
+      const full = post(hostile(m));
+      const bodyAt = full.indexOf('\r\n\r\n') + 4;
+      return [full.slice(0, bodyAt), ...split(full.slice(bodyAt), 6)];
+    },
+    gapMs: SLOW_GAP_MS,
+  },
+  {
+    name: 'slow headers then a hostile body, within the timeout',
+    status: 400,
+    code: 'validation_failed',
+    chunks: (m) => split(post(hostile(m)), 8),
+    gapMs: SLOW_GAP_MS,
+  },
+  {
+    name: 'slow invalid JSON, within the timeout',
+    status: 400,
+    code: 'invalid_json',
+    chunks: (m) => {
+      const body = `{"url":"https://example.com/${m}",,}`;
+      return [head(`Content-Length: ${body.length}\r\n`), ...split(body, 6)];
+    },
+    gapMs: SLOW_GAP_MS,
+  },
+  {
+    name: 'body stops short of Content-Length (slowloris body)',
+    status: 408,
+    code: 'request_timeout',
+    chunks: (m) => [head('Content-Length: 500\r\n'), `{"url":"https://example.com/${m}"`],
+  },
+  {
+    name: 'headers never finish (slowloris)',
+    status: 408,
+    code: 'request_timeout',
+    chunks: (m) => ['POST /api/links HTTP/1.1\r\n', 'Host: sho.rt\r\n', `X-Marker: ${m}\r\n`, 'X-Slow: 1\r\n'],
+    gapMs: 400,
+  },
+];
+
+function rawRequest(port: number, chunks: string[], gapMs: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d) => (received += d));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      const match = /^HTTP\/1\.1 (\d{3})[^]*?\r\n\r\n([^]*)$/.exec(received);
+      if (!match) reject(new Error(`no HTTP response: ${JSON.stringify(received.slice(0, 200))}`));
+      else resolve({ status: Number(match[1]), body: match[2]! });
+    });
+    socket.setTimeout(REQUEST_TIMEOUT_MS * 4, () => socket.destroy());
+    void (async () => {
+      for (const chunk of chunks) {
+        if (socket.destroyed) return;
+        socket.write(chunk);
+        if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
+      }
+    })();
+  });
+}
+
+/** Other routes: the redirect, reads and deletes with hostile paths. */
+interface RouteCase {
+  name: string;
+  method: string;
+  path: string;
+  status: number;
+  code: string;
+  token?: boolean;
+}
+const sqlPath = encodeURIComponent("' OR 1=1--");
+const routeCases: RouteCase[] = [
+  { name: 'redirect: malformed percent-encoding', method: 'GET', path: '/%', status: 400, code: 'bad_request' },
+  { name: 'redirect: truncated UTF-8 escape', method: 'GET', path: '/%E0%A4%A', status: 400, code: 'bad_request' },
+  { name: 'redirect: SQL in the slug', method: 'GET', path: `/${sqlPath}`, status: 404, code: 'link_not_found' },
+  {
+    name: 'redirect: encoded path traversal',
+    method: 'GET',
+    path: '/..%2f..%2fetc%2fpasswd',
+    status: 404,
+    code: 'link_not_found',
+  },
+  {
+    name: 'redirect: 2000-character slug',
+    method: 'GET',
+    path: `/${'a'.repeat(2000)}`,
+    status: 404,
+    code: 'link_not_found',
+  },
+  { name: 'redirect: NUL in the slug', method: 'GET', path: '/abc%00def', status: 404, code: 'link_not_found' },
+  { name: 'redirect: __proto__', method: 'GET', path: '/__proto__', status: 404, code: 'link_not_found' },
+  {
+    name: 'redirect: unicode slug',
+    method: 'GET',
+    path: `/${encodeURIComponent('раураl')}`,
+    status: 404,
+    code: 'link_not_found',
+  },
+  { name: 'redirect: reserved slug', method: 'GET', path: '/admin', status: 404, code: 'link_not_found' },
+  { name: 'redirect: POST to a slug', method: 'POST', path: '/abcdef', status: 404, code: 'not_found' },
+  { name: 'read: malformed percent-encoding', method: 'GET', path: '/api/links/%ZZ', status: 400, code: 'bad_request' },
+  { name: 'read: SQL in the slug', method: 'GET', path: `/api/links/${sqlPath}`, status: 404, code: 'link_not_found' },
+  { name: 'read: __proto__', method: 'GET', path: '/api/links/__proto__', status: 404, code: 'link_not_found' },
+  { name: 'read: constructor', method: 'GET', path: '/api/links/constructor', status: 404, code: 'link_not_found' },
+  { name: 'read: path traversal', method: 'GET', path: '/api/links/..%2f..%2f', status: 404, code: 'link_not_found' },
+  {
+    name: 'delete: no token',
+    method: 'DELETE',
+    path: '/api/links/abcdef',
+    status: 401,
+    code: 'unauthorized',
+    token: false,
+  },
+  {
+    name: 'delete: SQL in the slug',
+    method: 'DELETE',
+    path: `/api/links/${sqlPath}`,
+    status: 404,
+    code: 'link_not_found',
+  },
+  { name: 'delete: LIKE wildcard slug', method: 'DELETE', path: '/api/links/%25', status: 404, code: 'link_not_found' },
+  { name: 'delete: NUL in the slug', method: 'DELETE', path: '/api/links/a%00b', status: 404, code: 'link_not_found' },
+  { name: 'unknown method on the API', method: 'PUT', path: '/api/links', status: 404, code: 'not_found' },
+  { name: 'PATCH a link', method: 'PATCH', path: '/api/links/abcdef', status: 404, code: 'not_found' },
+];
+
 let svc: TestService;
+let sentinel: string;
 beforeAll(async () => {
-  svc = await startService();
+  svc = await startService({ REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS) });
+  sentinel = uniqueSlug('sentinel');
+  expect((await createLink(svc.url, { url: 'https://example.com/sentinel', slug: sentinel })).status).toBe(201);
 });
 afterAll(() => svc.stop());
 
-describe('POST /api/links with bad input', () => {
-  it('has at least 50 cases', () => {
-    expect(cases.length).toBeGreaterThanOrEqual(50);
+describe('the bad-input corpus', () => {
+  it('has at least 200 cases', () => {
+    expect(cases.length + rawCases.length + routeCases.length).toBeGreaterThanOrEqual(200);
   });
+});
 
+describe('HTTP-level abuse of POST /api/links', () => {
+  it.each(rawCases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const marker = `bad${randomBytes(5).toString('hex')}`;
+    const res = await rawRequest(svc.running.port, c.chunks(marker), c.gapMs ?? 0);
+    expect(res.status).toBe(c.status);
+    const body = JSON.parse(res.body);
+    expect(body.error.code).toBe(c.code);
+    expect(body.error.message.length).toBeGreaterThan(5);
+    expect(await sql('SELECT slug FROM links WHERE slug = $1 OR url LIKE $2', [marker, `%${marker}%`])).toEqual([]);
+  });
+});
+
+describe('hostile paths on the other routes', () => {
+  it.each(routeCases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const headers: Record<string, string> = c.token === false ? {} : { authorization: `Bearer ${TOKEN}` };
+    const res = await fetch(`${svc.url}${c.path}`, { method: c.method, headers, redirect: 'manual' });
+    expect(res.status).toBe(c.status);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect((await json(res)).error.code).toBe(c.code);
+  });
+});
+
+describe('after the whole corpus', () => {
+  it('lost nothing, polluted no prototype and still serves from the same process', async () => {
+    const res = await fetch(`${svc.url}/${sentinel}`, { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe('https://example.com/sentinel');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect((await fetch(`${svc.url}/livez`)).status).toBe(200);
+  });
+});
+
+describe('POST /api/links with bad input', () => {
   it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const marker = `bad${randomBytes(5).toString('hex')}`;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
