@@ -9,7 +9,7 @@ OUT := $(if $(filter prod,$(ENV)),charts-out,charts-out.$(ENV))
 CDK8S := npx --no-install cdk8s
 DOCKER ?= docker
 
-.PHONY: help install build test lint typecheck check synth sizing image image-test bench plan loadtest rollout migrate clean
+.PHONY: help install build test lint typecheck check reliability preflight synth sizing image image-test bench plan loadtest rollout migrate clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,11 @@ typecheck: ## tsc --noEmit over everything, tests included
 	npm run typecheck
 
 check: lint typecheck test ## lint + typecheck + tests
+
+reliability: build ## fault suite under load (Redis killed, PostgreSQL stopped, worker crash/memory restart, reload, SIGTERM); one summary line per fault
+	@summary=$$(mktemp); \
+	RELIABILITY_SUMMARY=$$summary npx --no-install jest -c jest.reliability.config.js; status=$$?; \
+	echo; echo "fault summary:"; sed 's/^/  /' $$summary; rm -f $$summary; exit $$status
 
 synth: ## synthesize manifests for ENV (default prod) into charts-out/; atomic: a failure leaves it untouched
 	@tmp=$$(mktemp -d) && \

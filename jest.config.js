@@ -7,6 +7,8 @@ module.exports = {
     '<rootDir>/infra/test/**/*.test.ts',
     '<rootDir>/loadtest/test/**/*.test.ts',
   ],
+  // The fault suite puts PM2 clusters under load and runs alone: make reliability (jest.reliability.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/service/test/faults/'],
   globalSetup: '<rootDir>/service/test/global-setup.ts',
   globalTeardown: '<rootDir>/service/test/global-teardown.ts',
   testTimeout: 60_000,

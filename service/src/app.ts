@@ -4,6 +4,7 @@ import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type { Config } from './config';
 import type { Database } from './db/client';
+import { faultRoutes } from './fault-injection';
 import { healthRoutes } from './health/routes';
 import type { SizingReport } from './health/sizing-guard';
 import { errorHandler, notFound, requestContext, requireHost } from './http';
@@ -39,15 +40,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestContext(log, deps.lifecycle, config.ACCESS_LOG_SAMPLE_RATE, deps.metrics));
   app.use(requireHost);
   app.use(healthRoutes(deps));
-  if (config.FAULT_INJECTION) {
-    // Test-only (refused in production by config): lets PM2 tests crash one worker on demand.
-    app.post('/__fault/crash', (_req, res) => {
-      res.status(202).json({ crashing: process.pid });
-      setImmediate(() => {
-        throw new Error('fault injection: crash requested');
-      });
-    });
-  }
+  if (config.FAULT_INJECTION) app.use(faultRoutes());
   app.use(
     '/api',
     helmet(),

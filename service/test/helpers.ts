@@ -88,7 +88,7 @@ export async function freePort(): Promise<number> {
 /** A private redis-server on a spare port, for tests that stop Redis (never the shared one). */
 export async function startPrivateRedis(
   port?: number,
-): Promise<{ port: number; url: string; stop(): Promise<unknown> }> {
+): Promise<{ port: number; url: string; stop(signal?: NodeJS.Signals): Promise<unknown> }> {
   const p = port ?? (await freePort());
   const proc = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: 'ignore',
@@ -105,7 +105,7 @@ export async function startPrivateRedis(
       r.disconnect();
     }
   }, 5_000);
-  return { port: p, url: `redis://127.0.0.1:${p}`, stop: () => stopProcess(proc) };
+  return { port: p, url: `redis://127.0.0.1:${p}`, stop: (signal?: NodeJS.Signals) => stopProcess(proc, signal) };
 }
 
 export async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {

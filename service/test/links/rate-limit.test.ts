@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { createLink, json, sql, startPrivateRedis, startService, TOKEN, uniqueSlug, type TestService } from '../helpers';
+import {
+  createLink,
+  json,
+  sql,
+  startPrivateRedis,
+  startService,
+  TOKEN,
+  uniqueSlug,
+  type TestService,
+} from '../helpers';
 
 const stored = async (slug: string) => (await sql('SELECT 1 FROM links WHERE slug = $1', [slug])).length;
 
@@ -60,7 +69,11 @@ describe('link creation rate limit', () => {
     const svc = await start({ RATE_LIMIT_CREATES: '2' });
     const guesses: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const res = await post(svc.url, { url: 'https://example.com/g' }, { authorization: `Bearer guess-${i}-xxxxxxxxxxxx` });
+      const res = await post(
+        svc.url,
+        { url: 'https://example.com/g' },
+        { authorization: `Bearer guess-${i}-xxxxxxxxxxxx` },
+      );
       guesses.push(res.status);
     }
     expect(guesses).toEqual([401, 401, 429]);

@@ -1,0 +1,186 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { Client } from 'pg';
+import { freePort, waitFor } from '../helpers';
+
+/** One request of a load run: when it started (ms since the run began), how long it took, and what came back. */
+export interface Outcome {
+  readonly conn: number;
+  readonly t: number;
+  readonly ms: number;
+  readonly status?: number;
+  readonly error?: string;
+}
+
+export interface LoadOptions {
+  readonly base: string;
+  /** The path of the `i`-th request on connection `conn`. */
+  readonly path: (i: number, conn: number) => string;
+  readonly connections: number;
+  /** Both bounds hold: the run stops at whichever comes first. */
+  readonly durationMs: number;
+  readonly maxRequests: number;
+  readonly timeoutMs: number;
+  /** Stop issuing new requests once this returns true (requests in flight still finish). */
+  readonly stopWhen?: () => boolean;
+  readonly onStart?: (agents: readonly http.Agent[]) => Promise<void>;
+}
+
+/**
+ * A bounded keep-alive load: `connections` clients, each with its own agent
+ * holding one socket and issuing requests one after another, so every
+ * request's outcome is known and can be tied to the worker that holds its
+ * connection.
+ */
+export async function keepAliveLoad(o: LoadOptions): Promise<{ outcomes: Outcome[]; startedAt: number }> {
+  const agents = Array.from({ length: o.connections }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+  await o.onStart?.(agents);
+  const outcomes: Outcome[] = [];
+  const started = Date.now();
+  let issued = 0;
+  const more = () => Date.now() - started < o.durationMs && issued < o.maxRequests && !o.stopWhen?.();
+  await Promise.all(
+    agents.map(async (agent, conn) => {
+      for (let i = 0; more(); i++) {
+        issued++;
+        const t = Date.now() - started;
+        const r = await request(`${o.base}${o.path(i, conn)}`, agent, o.timeoutMs);
+        outcomes.push({ conn, t, ms: Date.now() - started - t, ...r });
+      }
+    }),
+  );
+  for (const a of agents) a.destroy();
+  return { outcomes, startedAt: started };
+}
+
+export function request(
+  url: string,
+  agent: http.Agent | undefined,
+  timeoutMs: number,
+  init: { method?: string; body?: string; headers?: Record<string, string> } = {},
+): Promise<{ status?: number; error?: string; body?: string }> {
+  const { method = 'GET', body, headers = {} } = init;
+  return new Promise((resolve) => {
+    const req = http.request(url, { agent, method, headers, timeout: timeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode, body: text }));
+      res.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+    req.end(body);
+  });
+}
+
+/** Requests that did not get the answer a healthy service gives: any error, timeout or 5xx. */
+export const failures = (outcomes: readonly Outcome[]) =>
+  outcomes.filter((o) => o.error !== undefined || (o.status ?? 0) >= 500);
+
+/** "ECONNRESET ×3, 503 ×2": what a set of outcomes came back as. */
+export function kinds(outcomes: readonly Outcome[]): string {
+  const counts = new Map<string, number>();
+  for (const o of outcomes) {
+    const k = o.error ?? String(o.status);
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => `${k} ×${n}`).join(', ') || 'none';
+}
+
+/** Appends one summary line for `make reliability` (RELIABILITY_SUMMARY names the file). */
+export function reportFault(line: string): void {
+  const file = process.env.RELIABILITY_SUMMARY;
+  if (file) appendFileSync(file, `${line}\n`);
+}
+
+export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+/** Polls `fn` every 50 ms and resolves with the ms it took to return true. */
+export async function timeUntil(fn: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  await waitFor(fn, timeoutMs, 50);
+  return Date.now() - started;
+}
+
+function postgresBinDir(): string {
+  if (process.env.PG_BINDIR) return process.env.PG_BINDIR;
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
+  if (versions.length === 0) throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql (set PG_BINDIR)');
+  return path.join(root, versions[0]!, 'bin');
+}
+
+/**
+ * A private PostgreSQL on a spare port with its own data directory, for
+ * tests that stop the database (never the shared one). As root, it runs as
+ * the `postgres` user (PostgreSQL refuses root).
+ */
+export async function startPrivatePostgres() {
+  const bin = postgresBinDir();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'boltlink-pg-'));
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString()), 0);
+  const as = (cmd: string, args: string[]): [string, string[]] =>
+    asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+  const data = path.join(dir, 'data');
+  const [initCmd, initArgs] = as(path.join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  execFileSync(initCmd, initArgs, { stdio: 'ignore' });
+  const port = await freePort();
+  const url = `postgresql://postgres@127.0.0.1:${port}/postgres`;
+  let proc: ChildProcess | undefined;
+
+  const reachable = async () => {
+    const c = new Client({ connectionString: url, connectionTimeoutMillis: 500 });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      await c.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  };
+  const start = async () => {
+    const [cmd, args] = as(path.join(bin, 'postgres'), [
+      '-D',
+      data,
+      '-p',
+      String(port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      `unix_socket_directories=${dir}`,
+      '-c',
+      'fsync=off',
+    ]);
+    proc = spawn(cmd, args, { stdio: 'ignore' });
+    await waitFor(reachable, 15_000, 100);
+  };
+  /** Fast shutdown (SIGINT to the postmaster): sessions are terminated, as in a failover or restart. */
+  const stop = async () => {
+    const postmaster = path.join(data, 'postmaster.pid');
+    if (!existsSync(postmaster)) return;
+    const pid = Number(readFileSync(postmaster, 'utf8').split('\n')[0]);
+    process.kill(pid, 'SIGINT');
+    await waitFor(() => !existsSync(postmaster), 15_000, 50);
+    await new Promise((r) => (proc?.exitCode !== null ? r(null) : proc.once('exit', r)));
+  };
+  await start();
+  return {
+    port,
+    url,
+    dbUrl: (db: string) => `postgresql://postgres@127.0.0.1:${port}/${db}`,
+    start,
+    stop,
+    async destroy() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
