@@ -56,7 +56,8 @@ const DNS_PORT = 53;
 /**
  * The BoltLink backend release: Deployment (PM2 cluster per pod, sized from
  * infra/sizing.ts), Service, ConfigMap, ServiceAccount, HPA, PDB and
- * NetworkPolicy. Secrets are referenced by name, never created here.
+ * NetworkPolicies (default deny for the namespace, then the backend's
+ * allows). Secrets are referenced by name, never created here.
  */
 export class BoltLinkChart extends Chart {
   readonly sizing: Sizing;
@@ -240,6 +241,12 @@ export class BoltLinkChart extends Chart {
       },
     });
 
+    // Default deny for every pod of the namespace (BoltLink gets a namespace of its own);
+    // the policy below then opens exactly what the backend needs.
+    new kplus.k8s.KubeNetworkPolicy(this, 'default-deny', {
+      metadata: meta('default-deny'),
+      spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+    });
     const tcp = (port: number) => ({ protocol: 'TCP', port: kplus.k8s.IntOrString.fromNumber(port) });
     new kplus.k8s.KubeNetworkPolicy(this, 'network-policy', {
       metadata: meta(DEPLOYMENT_NAME),

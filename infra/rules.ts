@@ -5,6 +5,8 @@
  * prove both that charts-out passes and that each rule catches what it names.
  */
 
+import { pssViolations } from './pod-security';
+
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON of many shapes */
 export interface K8sObject {
   apiVersion: string;
@@ -69,28 +71,22 @@ export const RULES: Record<string, Rule> = {
     ),
 
   'pod-security-restricted': (o) =>
+    of(o, 'Deployment').flatMap((d) => pssViolations(d.spec?.template).map((v) => `${d.metadata.name}: ${v}`)),
+
+  /** Beyond the restricted profile: what kube-score and Polaris also ask of an API pod. */
+  'pod-hardening': (o) =>
     of(o, 'Deployment').flatMap((d) => {
       const pod = d.spec?.template?.spec ?? {};
       const v: string[] = [];
-      if (pod.securityContext?.runAsNonRoot !== true) v.push('pod: runAsNonRoot is not true');
       if (!(pod.securityContext?.runAsUser >= 10000))
         v.push(`pod: runAsUser ${pod.securityContext?.runAsUser} is below 10000`);
       if (!(pod.securityContext?.runAsGroup >= 10000))
         v.push(`pod: runAsGroup ${pod.securityContext?.runAsGroup} is below 10000`);
-      if (pod.securityContext?.seccompProfile?.type !== 'RuntimeDefault')
-        v.push('pod: seccompProfile is not RuntimeDefault');
-      for (const f of ['hostNetwork', 'hostPID', 'hostIPC']) if (pod[f] === true) v.push(`pod: ${f} is true`);
-      if ((pod.volumes ?? []).some((vol: any) => vol.hostPath)) v.push('pod: hostPath volume');
       if (pod.automountServiceAccountToken !== false) v.push('pod: automountServiceAccountToken is not false');
       for (const c of containersOf(d)) {
         const sc = c.securityContext ?? {};
         if (sc.readOnlyRootFilesystem !== true) v.push(`${c.name}: readOnlyRootFilesystem is not true`);
-        if (sc.allowPrivilegeEscalation !== false) v.push(`${c.name}: allowPrivilegeEscalation is not false`);
-        if (sc.privileged === true) v.push(`${c.name}: privileged`);
-        if (!(sc.capabilities?.drop ?? []).includes('ALL')) v.push(`${c.name}: capabilities do not drop ALL`);
-        if ((sc.capabilities?.add ?? []).length > 0) v.push(`${c.name}: adds capabilities`);
-        if (sc.runAsNonRoot === false || (sc.runAsUser !== undefined && sc.runAsUser < 10000))
-          v.push(`${c.name}: may run as root or a low uid`);
+        if (sc.runAsUser !== undefined && sc.runAsUser < 10000) v.push(`${c.name}: runAsUser below 10000`);
       }
       return v;
     }),
@@ -173,6 +169,17 @@ export const RULES: Record<string, Rule> = {
     if (nps.length === 0) return ['no NetworkPolicy selects the pods'];
     const types = new Set(nps.flatMap((n) => n.spec?.policyTypes ?? []));
     return ['Ingress', 'Egress'].filter((t) => !types.has(t)).map((t) => `no ${t} policy for the pods`);
+  },
+
+  'network-default-deny': (o) => {
+    const denies = of(o, 'NetworkPolicy').filter(
+      (n) =>
+        Object.keys(n.spec?.podSelector ?? { x: 1 }).length === 0 &&
+        ['Ingress', 'Egress'].every((t) => (n.spec?.policyTypes ?? []).includes(t)) &&
+        (n.spec?.ingress ?? []).length === 0 &&
+        (n.spec?.egress ?? []).length === 0,
+    );
+    return denies.length === 1 ? [] : ['no NetworkPolicy denies all ingress and egress for the namespace by default'];
   },
 
   'rolling-update-safe': (o) =>

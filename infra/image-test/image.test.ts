@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createScratchDatabase, withClient } from '../../service/test/databases';
-import { freePort, json, slowCreate, sql, TOKEN, uniqueSlug, waitFor } from '../../service/test/helpers';
+import { freePort, json, SECOND_TOKEN, slowCreate, sql, TOKEN, uniqueSlug, waitFor } from '../../service/test/helpers';
 import { APP_UID } from '../image';
 import { sizingFor, type EnvironmentName } from '../sizing';
 import { container, envValue, ROOT, synth } from '../test/synth-helpers';
@@ -105,6 +105,27 @@ describe('the image', () => {
     );
     expect(addedMB).toBeGreaterThan(0);
     expect(addedMB).toBeLessThanOrEqual(150);
+  });
+
+  it('holds no secret: no test token, .env, .npmrc, key or test file in its filesystem, env or history', () => {
+    const needles = [TOKEN, SECOND_TOKEN];
+    const id = docker('create', prod);
+    try {
+      const fs = execFileSync('docker', ['export', id], { maxBuffer: 2 * 1024 ** 3 });
+      expect(needles.filter((n) => fs.includes(n))).toEqual([]);
+      const files = execFileSync('tar', ['-t'], { input: fs, maxBuffer: 256 * 1024 ** 2, encoding: 'utf8' })
+        .split('\n')
+        .filter((f) => f.startsWith('app/'));
+      expect(files.length).toBeGreaterThan(100);
+      expect(
+        files.filter((f) => /(^|\/)(\.env(\..*)?|\.npmrc|[^/]+\.(pem|key))$|^app\/service\/test\//.test(f)),
+      ).toEqual([]);
+    } finally {
+      docker('rm', id);
+    }
+    const config = docker('image', 'inspect', prod) + docker('history', '--no-trunc', prod);
+    expect(needles.filter((n) => config.includes(n))).toEqual([]);
+    expect(config).not.toMatch(/API_TOKENS=|DATABASE_URL=|REDIS_URL=/);
   });
 
   it('carries the migration command the cluster runs', async () => {

@@ -113,7 +113,8 @@ describe.each(ENVS)('the %s release', (env) => {
       'prometheus.io/path': '/metrics',
     });
     expect(find(objects, 'Service').spec.ports.map((p: any) => p.targetPort)).toEqual([DEFAULT_PORT]);
-    const ingress = find(objects, 'NetworkPolicy').spec.ingress.flatMap((r: any) => r.ports.map((p: any) => p.port));
+    const allow = objects.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === DEPLOYMENT_NAME);
+    const ingress = allow!.spec.ingress.flatMap((r: any) => r.ports.map((p: any) => p.port));
     expect(ingress).toEqual([DEFAULT_PORT, DEFAULT_METRICS_PORT]);
   });
 
@@ -173,9 +174,10 @@ describe('the rule suite', () => {
     ['probes-present-and-distinct', (o) => delete container(o).startupProbe],
     ['image-tag-pinned', (o) => (container(o).image = 'boltlink-backend:latest')],
     ['image-tag-pinned', (o) => (container(o).image = 'boltlink-backend')],
-    ['pod-security-restricted', (o) => (container(o).securityContext.readOnlyRootFilesystem = false)],
+    ['pod-hardening', (o) => (container(o).securityContext.readOnlyRootFilesystem = false)],
+    ['pod-hardening', (o) => (deployment(o).spec.template.spec.automountServiceAccountToken = true)],
     ['pod-security-restricted', (o) => (container(o).securityContext.capabilities.drop = ['NET_RAW'])],
-    ['pod-security-restricted', (o) => (deployment(o).spec.template.spec.securityContext.runAsUser = 1000)],
+    ['pod-hardening', (o) => (deployment(o).spec.template.spec.securityContext.runAsUser = 1000)],
     ['pod-security-restricted', (o) => delete deployment(o).spec.template.spec.securityContext.seccompProfile],
     ['pod-security-restricted', (o) => (container(o).securityContext.allowPrivilegeEscalation = true)],
     ['no-secret-values-in-env', (o) => container(o).env.push({ name: 'API_TOKENS', value: 'hunter2hunter2hunter2' })],
@@ -201,9 +203,13 @@ describe('the rule suite', () => {
       'network-policy-present',
       (o) =>
         o.splice(
-          o.findIndex((x) => x.kind === 'NetworkPolicy'),
+          o.findIndex((x) => x.kind === 'NetworkPolicy' && x.metadata.name === DEPLOYMENT_NAME),
           1,
         ),
+    ],
+    [
+      'network-default-deny',
+      (o) => (o.find((x) => x.kind === 'NetworkPolicy' && x.metadata.name === 'default-deny').spec.egress = [{}]),
     ],
     ['rolling-update-safe', (o) => (deployment(o).spec.strategy.rollingUpdate.maxUnavailable = 1)],
     ['recommended-labels', (o) => delete deployment(o).metadata.labels['app.kubernetes.io/version']],
@@ -237,6 +243,7 @@ describe('charts-out/', () => {
         'ConfigMap',
         'Deployment',
         'HorizontalPodAutoscaler',
+        'NetworkPolicy',
         'NetworkPolicy',
         'PodDisruptionBudget',
         'Service',

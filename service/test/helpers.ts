@@ -12,6 +12,7 @@ import { start, type Running } from '../src/server';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const TOKEN = 'test-token-0123456789abcdef';
+export const SECOND_TOKEN = 'second-token-abcdefghijkl';
 export const PUBLIC_BASE_URL = 'http://sho.rt';
 
 /** Env for a service under test: the suite's database, the shared Redis under a private prefix. */
@@ -21,7 +22,7 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     DATABASE_URL: process.env.DATABASE_URL!,
     REDIS_URL: process.env.REDIS_URL!,
     REDIS_KEY_PREFIX: `bltest:${randomBytes(4).toString('hex')}:`,
-    API_TOKENS: `${TOKEN},second-token-abcdefghijkl`,
+    API_TOKENS: `${TOKEN},${SECOND_TOKEN}`,
     PUBLIC_BASE_URL,
     LOG_LEVEL: 'silent',
     PORT: '0',

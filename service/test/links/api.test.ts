@@ -6,6 +6,7 @@ import {
   sql,
   startService,
   TOKEN,
+  SECOND_TOKEN,
   uniqueSlug,
   waitFor,
   type TestService,
@@ -70,7 +71,7 @@ describe('POST /api/links', () => {
     const wrong = await post(`${TOKEN}x`);
     expect(wrong.status).toBe(401);
     expect((await json(wrong)).error.code).toBe('unauthorized');
-    expect((await post('second-token-abcdefghijkl')).status).toBe(201);
+    expect((await post(SECOND_TOKEN)).status).toBe(201);
   });
 });
 
