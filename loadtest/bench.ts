@@ -181,6 +181,8 @@ async function main(): Promise<void> {
       // The metrics middleware still runs (its cost is measured); only the scrape server is off.
       METRICS_PORT: '0',
       DB_POOL_SIZE: String(bench.dbPoolPerWorker),
+      // Case 5 measures the write path, not the per-client limiter (one client sends every create).
+      RATE_LIMIT_CREATES: '0',
     };
     process.stdout.write(
       `make bench: servers on core 0, load on core 1, ${CONNECTIONS} keep-alive connections, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s per case\n`,
