@@ -2,7 +2,8 @@
 # Makes a Docker engine and the Dockerfile's base image available, for
 # `make image-test`.
 #
-# Engine: if none answers, installs docker.io (Debian) and starts dockerd with
+# Engine: installs docker-compose when missing; if no engine answers, installs
+# docker.io (Debian) and starts dockerd with
 # the vfs storage driver and no bridge, iptables or IP forwarding: containers
 # here run with --network host only.
 #
@@ -23,6 +24,9 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
+
+# The compose test drives docker-compose.pm2.yml with docker-compose v1 (Debian's package).
+command -v docker-compose >/dev/null || apt_install docker-compose
 
 if ! docker info >/dev/null 2>&1; then
   command -v dockerd >/dev/null || apt_install docker.io
