@@ -236,7 +236,12 @@ async function main(): Promise<void> {
     );
     await stop(pm2);
 
-    const plain = await startServer(['dist/service/src/main.js'], serviceEnv, '/ready');
+    // The same heap limit PM2 gives its worker (ecosystem node_args): (3)/(4) then measures PM2 alone.
+    const plain = await startServer(
+      [`--max-old-space-size=${bench.heapMiBPerWorker}`, 'dist/service/src/main.js'],
+      serviceEnv,
+      '/ready',
+    );
     servers.push(plain);
     results.cachedPlain = await measure('4 BoltLink cached redirect, plain node', `${plain.url}/bench-cached`);
     await stop(plain);
