@@ -41,6 +41,13 @@ export interface BoltLinkChartProps extends ChartProps {
    */
   readonly databasePort?: number;
   readonly redisPort?: number;
+  /**
+   * Proxies in front of the Service whose X-Forwarded-For names the client:
+   * the per-client rate limit counts that address. With 0 behind an
+   * ingress, every client would share the ingress's address and one limit.
+   * @default 1 (one ingress controller)
+   */
+  readonly trustProxyHops?: number;
 }
 
 /** Names the operations guide uses verbatim: `kubectl set image deployment/boltlink-backend backend=…`. */
@@ -98,6 +105,7 @@ export class BoltLinkChart extends Chart {
         PUBLIC_BASE_URL: props.publicBaseUrl,
         ALLOWED_ORIGINS: (props.allowedOrigins ?? []).join(','),
         LOG_LEVEL: 'info',
+        TRUST_PROXY_HOPS: String(props.trustProxyHops ?? 1),
         PM2_HOME,
         BOLTLINK_SIZING: environment,
       },

@@ -118,6 +118,10 @@ describe.each(ENVS)('the %s release', (env) => {
     expect(ingress).toEqual([DEFAULT_PORT, DEFAULT_METRICS_PORT]);
   });
 
+  it('rate-limits per client behind one ingress (its X-Forwarded-For is trusted)', () => {
+    expect(find(objects, 'ConfigMap').data.TRUST_PROXY_HOPS).toBe('1');
+  });
+
   it('takes secrets only by reference', () => {
     expect(envValue(c, 'DATABASE_URL').valueFrom.secretKeyRef).toEqual({ name: 'db-secrets', key: 'url' });
     expect(envValue(c, 'REDIS_URL').valueFrom.secretKeyRef).toEqual({ name: 'redis-secrets', key: 'url' });
