@@ -10,6 +10,7 @@ export const ErrorCode = {
   PayloadTooLarge: 'payload_too_large',
   HeadersTooLarge: 'headers_too_large',
   RequestTimeout: 'request_timeout',
+  ExpectationFailed: 'expectation_failed',
   Unauthorized: 'unauthorized',
   NotFound: 'not_found',
   LinkNotFound: 'link_not_found',

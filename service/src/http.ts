@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, ErrorCode, errorBody } from './errors';
@@ -154,4 +154,21 @@ export function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     );
   }
   socket.destroy();
+}
+
+/**
+ * The server's 'checkExpectation' listener: an `Expect` other than
+ * `100-continue` gets the API's JSON 417 (Node's default has no body).
+ */
+export function expectationFailed(_req: IncomingMessage, res: ServerResponse): void {
+  const body = JSON.stringify(
+    errorBody(new AppError(417, ErrorCode.ExpectationFailed, 'only "Expect: 100-continue" is supported')),
+  );
+  res
+    .writeHead(417, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+      Connection: 'close',
+    })
+    .end(body);
 }

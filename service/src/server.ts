@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { getHeapStatistics } from 'node:v8';
 import { createApp } from './app';
-import { clientError } from './http';
+import { clientError, expectationFailed } from './http';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createDatabase, pingDatabase } from './db/client';
 import { assessSizing, readCgroupLimits, type SizingReport } from './health/sizing-guard';
@@ -63,6 +63,7 @@ export async function start(config: Config, log: Logger = createLogger(config)):
     app,
   );
   server.on('clientError', clientError);
+  server.on('checkExpectation', expectationFailed);
   // Above common load-balancer idle timeouts, so the balancer, not Node, closes idle connections.
   server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
   server.listen(config.PORT);

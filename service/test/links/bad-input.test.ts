@@ -528,6 +528,12 @@ const rawCases: RawCase[] = [
     chunks: (m) => [post(hostile(m)).replace('HTTP/1.1', 'HTTP/9.9')],
   },
   {
+    name: 'unsupported Expect header',
+    status: 417,
+    code: 'expectation_failed',
+    chunks: (m) => [post(hostile(m), 'Expect: 200-ok\r\n')],
+  },
+  {
     name: 'declared body over 16 KiB (refused before it is read)',
     status: 413,
     code: 'payload_too_large',
