@@ -174,7 +174,8 @@ export const RULES: Record<string, Rule> = {
   'network-default-deny': (o) => {
     const denies = of(o, 'NetworkPolicy').filter(
       (n) =>
-        Object.keys(n.spec?.podSelector ?? { x: 1 }).length === 0 &&
+        n.spec?.podSelector !== undefined &&
+        Object.keys(n.spec.podSelector).length === 0 &&
         ['Ingress', 'Egress'].every((t) => (n.spec?.policyTypes ?? []).includes(t)) &&
         (n.spec?.ingress ?? []).length === 0 &&
         (n.spec?.egress ?? []).length === 0,
