@@ -75,7 +75,14 @@ const BODY_ERRORS: Record<string, [number, ErrorCode, string]> = {
   'request.size.invalid': [400, ErrorCode.BadRequest, 'request size did not match Content-Length'],
 };
 
-/** Prisma errors that mean "the database is unreachable or overloaded", not "the query is wrong". */
+/**
+ * Errors pg and pg-pool raise themselves (no SQLSTATE) when PostgreSQL is
+ * unreachable or hangs; Prisma's adapter passes them through as plain Errors.
+ */
+const PG_CLIENT_UNAVAILABLE =
+  /^(timeout exceeded when trying to connect|Query read timeout|Connection terminated|Client has encountered a connection error)/;
+
+/** Errors that mean "the database is unreachable or overloaded", not "the query is wrong". */
 function isDatabaseUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'PrismaClientInitializationError') return true;
@@ -83,7 +90,8 @@ function isDatabaseUnavailable(err: unknown): boolean {
   return (
     (err.name.startsWith('PrismaClient') &&
       (typeof code !== 'string' || /^P10\d\d$/.test(code) || code === 'P2024' || code === 'P2037')) ||
-    err.name === 'DriverAdapterError'
+    err.name === 'DriverAdapterError' ||
+    PG_CLIENT_UNAVAILABLE.test(err.message)
   );
 }
 

@@ -10,13 +10,18 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** The client gives up this long after the server would have cancelled a statement: a hung server (frozen, partitioned) cannot hold a request forever. */
+const CLIENT_TIMEOUT_MARGIN_MS = 500;
+
 type DbConfig = Pick<Config, 'DATABASE_URL' | 'DB_POOL_SIZE' | 'DB_CONNECT_TIMEOUT_MS' | 'DB_STATEMENT_TIMEOUT_MS'>;
 
 /**
  * One pg pool per worker, sized by DB_POOL_SIZE (derived from infra/sizing.ts
  * so that every worker of every pod at max scale plus surge fits the
  * database's connection budget). A short connect timeout makes requests fail
- * fast with 503 instead of queueing while PostgreSQL is unreachable.
+ * fast with 503 instead of queueing while PostgreSQL is unreachable, and a
+ * client-side query timeout bounds a request when PostgreSQL accepted the
+ * connection but stopped answering.
  */
 export function createDatabase(config: DbConfig): Database {
   const pool = new Pool({
@@ -24,6 +29,7 @@ export function createDatabase(config: DbConfig): Database {
     max: config.DB_POOL_SIZE,
     connectionTimeoutMillis: config.DB_CONNECT_TIMEOUT_MS,
     statement_timeout: config.DB_STATEMENT_TIMEOUT_MS,
+    query_timeout: config.DB_STATEMENT_TIMEOUT_MS + CLIENT_TIMEOUT_MARGIN_MS,
     idleTimeoutMillis: 30_000,
     application_name: 'boltlink-backend',
   });

@@ -5,17 +5,37 @@ import type { Logger } from '../logger';
 
 const PENDING = 'clicks:pending';
 const INFLIGHT = 'clicks:inflight';
+const INFLIGHT_ID = 'clicks:inflight:id';
 const LOCK = 'clicks:lock';
 const LOCK_TTL_MS = 30_000;
 /** How long a worker sums its own clicks before one pipelined push to Redis: the clicks a SIGKILLed worker can lose. */
 const PUSH_INTERVAL_MS = 100;
 
-/** Moves PENDING into INFLIGHT (merging with a batch a failed flush left there) and returns INFLIGHT. */
+/**
+ * Returns {id, INFLIGHT}: the batch a failed flush left, unchanged and with
+ * its id, or else PENDING moved into INFLIGHT under the new id ARGV[1].
+ * A batch never changes once it has an id, so a retry is the same batch.
+ */
 const TAKE_BATCH = `
-local src = redis.call('HGETALL', KEYS[1])
-for i = 1, #src, 2 do redis.call('HINCRBY', KEYS[2], src[i], src[i + 1]) end
-redis.call('DEL', KEYS[1])
-return redis.call('HGETALL', KEYS[2])`;
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+  redis.call('RENAME', KEYS[1], KEYS[2])
+  redis.call('SET', KEYS[3], ARGV[1])
+end
+local id = redis.call('GET', KEYS[3])
+if not id then
+  id = ARGV[1]
+  redis.call('SET', KEYS[3], id)
+end
+return {id, redis.call('HGETALL', KEYS[2])}`;
+/** How long applied batch ids are remembered: far beyond any retry of a batch still in Redis. */
+const BATCH_ID_RETENTION_DAYS = 7;
+
+interface Batch {
+  readonly id: string;
+  readonly counts: readonly (readonly [string, number])[];
+}
+
 const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 /**
@@ -27,14 +47,18 @@ const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis
  * with one UPDATE. A batch stays in Redis until PostgreSQL has committed it,
  * so a database outage delays counts instead of losing them. When Redis
  * itself is down, clicks are buffered in this worker and written straight to
- * PostgreSQL. Delivery is at-least-once: a crash between the commit and the
- * batch's deletion would count that batch twice. A worker killed with
- * SIGKILL loses the clicks of its last PUSH_INTERVAL_MS; a graceful stop
- * loses none.
+ * PostgreSQL. Every batch has an id, recorded in click_batches by the same
+ * statement that adds its counts, so a batch applied twice — a retry after a
+ * timeout whose first attempt did commit (a hung PostgreSQL), or after a
+ * crash before the batch was deleted from Redis — counts once. A worker
+ * killed with SIGKILL loses the clicks of its last PUSH_INTERVAL_MS; a
+ * graceful stop loses none.
  */
 export class ClickCounter {
   private readonly unpushed = new Map<string, number>();
   private readonly local = new Map<string, number>();
+  /** A batch of `local` that PostgreSQL did not confirm: retried as it is, under the same id. */
+  private localBatch: Batch | undefined;
   private readonly lockToken = randomUUID();
   private timer: NodeJS.Timeout | undefined;
   private pushTimer: NodeJS.Timeout | undefined;
@@ -53,7 +77,8 @@ export class ClickCounter {
 
   /** Clicks counted but not yet in PostgreSQL (Redis and this worker's buffers). */
   async unflushed(slug: string): Promise<number> {
-    const local = (this.local.get(slug) ?? 0) + (this.unpushed.get(slug) ?? 0);
+    const retrying = this.localBatch?.counts.find(([s]) => s === slug)?.[1] ?? 0;
+    const local = (this.local.get(slug) ?? 0) + (this.unpushed.get(slug) ?? 0) + retrying;
     const [pending, inflight] = await Promise.all([
       this.redis.hget(PENDING, slug).catch(() => null),
       this.redis.hget(INFLIGHT, slug).catch(() => null),
@@ -106,39 +131,50 @@ export class ClickCounter {
   }
 
   private async flushLocal(): Promise<void> {
-    if (this.local.size === 0) return;
-    const batch = [...this.local];
-    this.local.clear();
-    try {
-      await this.apply(batch);
-    } catch (err) {
-      for (const [slug, n] of batch) this.bufferLocally(slug, n);
-      throw err;
+    if (!this.localBatch) {
+      if (this.local.size === 0) return;
+      this.localBatch = { id: randomUUID(), counts: [...this.local] };
+      this.local.clear();
     }
+    await this.apply(this.localBatch);
+    this.localBatch = undefined;
   }
 
   private async flushShared(): Promise<void> {
     const locked = await this.redis.set(LOCK, this.lockToken, 'PX', LOCK_TTL_MS, 'NX');
     if (locked !== 'OK') return;
     try {
-      const flat = (await this.redis.eval(TAKE_BATCH, 2, PENDING, INFLIGHT)) as string[];
-      if (flat.length === 0) return;
-      const batch: [string, number][] = [];
-      for (let i = 0; i < flat.length; i += 2) batch.push([flat[i]!, Number(flat[i + 1])]);
-      await this.apply(batch);
-      await this.redis.del(INFLIGHT);
-      this.log.debug({ slugs: batch.length }, 'clicks flushed');
+      const taken = (await this.redis.eval(TAKE_BATCH, 3, PENDING, INFLIGHT, INFLIGHT_ID, randomUUID())) as
+        [] | [string, string[]];
+      if (taken.length === 0) return;
+      const [id, flat] = taken;
+      const counts: [string, number][] = [];
+      for (let i = 0; i < flat.length; i += 2) counts.push([flat[i]!, Number(flat[i + 1])]);
+      await this.apply({ id, counts });
+      await this.redis.del(INFLIGHT, INFLIGHT_ID);
+      this.log.debug({ slugs: counts.length }, 'clicks flushed');
     } finally {
       await this.redis.eval(RELEASE_LOCK, 1, LOCK, this.lockToken).catch(() => undefined);
     }
   }
 
-  private async apply(batch: readonly (readonly [string, number])[]): Promise<void> {
-    const slugs = batch.map(([s]) => s);
-    const counts = batch.map(([, n]) => n);
+  /**
+   * One statement: record the batch id, and add the counts only if the id
+   * was new (a second attempt finds it and adds nothing; a concurrent one
+   * waits on the key until the first commits). Ids older than the retention
+   * are pruned on the way.
+   */
+  private async apply(batch: Batch): Promise<void> {
+    const slugs = batch.counts.map(([s]) => s);
+    const counts = batch.counts.map(([, n]) => n);
     await this.prisma.$executeRaw`
+      WITH batch AS (
+        INSERT INTO click_batches (id) VALUES (${batch.id}::uuid) ON CONFLICT (id) DO NOTHING RETURNING id
+      ), pruned AS (
+        DELETE FROM click_batches WHERE applied_at < now() - make_interval(days => ${BATCH_ID_RETENTION_DAYS}::int)
+      )
       UPDATE links AS l SET clicks = l.clicks + v.n
-      FROM unnest(${slugs}::text[], ${counts}::bigint[]) AS v(slug, n)
+      FROM unnest(${slugs}::text[], ${counts}::bigint[]) AS v(slug, n), batch
       WHERE l.slug = v.slug`;
   }
 }

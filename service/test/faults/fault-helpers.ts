@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -171,6 +171,23 @@ export async function startPrivatePostgres() {
     await waitFor(() => !existsSync(postmaster), 15_000, 50);
     await new Promise((r) => (proc?.exitCode !== null ? r(null) : proc.once('exit', r)));
   };
+  /** This instance's postmaster and its children only (never the shared server's processes). */
+  const processes = () => {
+    const postmaster = readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]!;
+    const children = spawnSync('pgrep', ['-P', postmaster], { encoding: 'utf8' }).stdout.split('\n');
+    return [postmaster, ...children].filter((p) => p.length > 0).map(Number);
+  };
+  const signalAll = (signal: NodeJS.Signals) => {
+    for (const pid of processes()) process.kill(pid, signal);
+  };
+  let frozen = false;
+  // runuser stops itself when its child stops (as su does) and must be continued too.
+  const thaw = () => {
+    if (!frozen) return;
+    signalAll('SIGCONT');
+    if (proc?.pid !== undefined && proc.exitCode === null) process.kill(proc.pid, 'SIGCONT');
+    frozen = false;
+  };
   await start();
   return {
     port,
@@ -178,7 +195,14 @@ export async function startPrivatePostgres() {
     dbUrl: (db: string) => `postgresql://postgres@127.0.0.1:${port}/${db}`,
     start,
     stop,
+    /** SIGSTOP: connections stay open and nothing answers, as in a frozen host or a network partition. */
+    freeze() {
+      signalAll('SIGSTOP');
+      frozen = true;
+    },
+    thaw,
     async destroy() {
+      thaw();
       await stop();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -1,0 +1,58 @@
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
+import { loadConfig } from '../../src/config';
+import { createDatabase, type Database } from '../../src/db/client';
+import { ClickCounter } from '../../src/links/clicks';
+import { createRedis } from '../../src/redis';
+import type { Redis } from 'ioredis';
+import { sql, testEnv, uniqueSlug } from '../helpers';
+
+/** The click counter against the suite's PostgreSQL and Redis, without HTTP in between. */
+describe('click batches', () => {
+  const config = loadConfig(testEnv());
+  let db: Database;
+  let redis: Redis;
+  let clicks: ClickCounter;
+  beforeAll(() => {
+    db = createDatabase(config);
+    redis = createRedis(config);
+    clicks = new ClickCounter(redis, db.prisma, pino({ level: 'silent' }));
+  });
+  afterAll(async () => {
+    await db.close();
+    redis.disconnect();
+  });
+
+  const stored = async (slug: string) =>
+    Number((await sql<{ clicks: string }>('SELECT clicks FROM links WHERE slug = $1', [slug]))[0]!.clicks);
+
+  it('counts a batch once even when it is applied again (a retry whose first attempt committed)', async () => {
+    const slug = uniqueSlug('cb');
+    await sql('INSERT INTO links (slug, url) VALUES ($1, $2)', [slug, 'https://example.com/cb']);
+    const id = randomUUID();
+    // What a flush leaves in Redis when PostgreSQL committed but the client never heard back.
+    const leaveInflight = async () => {
+      await redis.hset('clicks:inflight', slug, 3);
+      await redis.set('clicks:inflight:id', id);
+    };
+    await leaveInflight();
+    await clicks.flush();
+    expect(await stored(slug)).toBe(3);
+    await leaveInflight();
+    await clicks.flush();
+    expect(await stored(slug)).toBe(3);
+    expect(await sql('SELECT count(*)::int AS n FROM click_batches WHERE id = $1', [id])).toEqual([{ n: 1 }]);
+  });
+
+  it('gives new clicks a new batch and counts them', async () => {
+    const slug = uniqueSlug('cb');
+    await sql('INSERT INTO links (slug, url) VALUES ($1, $2)', [slug, 'https://example.com/cb']);
+    for (let i = 0; i < 4; i++) clicks.record(slug);
+    expect(await clicks.unflushed(slug)).toBe(4);
+    await clicks.flush();
+    for (let i = 0; i < 2; i++) clicks.record(slug);
+    await clicks.flush();
+    expect(await stored(slug)).toBe(6);
+    expect(await clicks.unflushed(slug)).toBe(0);
+  });
+});
