@@ -97,6 +97,8 @@ export function reportFault(line: string): void {
   if (file) appendFileSync(file, `${line}\n`);
 }
 
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 /** Polls `fn` every 50 ms and resolves with the ms it took to return true. */

@@ -9,11 +9,10 @@ import {
   reportFault,
   request,
   seconds,
+  sleep,
   startPrivatePostgres,
   timeUntil,
 } from './fault-helpers';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function query<T extends Record<string, unknown>>(url: string, text: string, params: unknown[] = []) {
   const c = new Client({ connectionString: url });

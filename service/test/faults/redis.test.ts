@@ -1,8 +1,6 @@
 import { createLink, json, startPrivateRedis, uniqueSlug } from '../helpers';
 import { pm2Cluster } from '../pm2/pm2-helpers';
-import { failures, keepAliveLoad, kinds, reportFault, seconds, timeUntil } from './fault-helpers';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { failures, keepAliveLoad, kinds, reportFault, seconds, sleep, timeUntil } from './fault-helpers';
 
 describe('Redis killed under load (PM2 cluster, private redis-server)', () => {
   it('keeps redirecting from PostgreSQL with 0 failures, reports it, and recovers without a restart', async () => {

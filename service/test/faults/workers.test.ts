@@ -9,15 +9,15 @@ import {
   failures,
   keepAliveLoad,
   kinds,
+  type Outcome,
   reportFault,
   request,
   seconds,
+  sleep,
   timeUntil,
-  type Outcome,
 } from './fault-helpers';
 
 const local = sizingFor('local');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const run = promisify(execFile);
 /** Requests sent this close to a crash may fail (in flight on the dying worker, or handed to it by the master). */
 const CRASH_WINDOW_MS = 1_000;
