@@ -12,7 +12,7 @@ DOCKER ?= docker
 .PHONY: help install build test lint typecheck check reliability preflight audit synth sizing image image-test bench plan loadtest rollout migrate clean
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 install: ## npm ci
 	npm ci
@@ -31,7 +31,7 @@ typecheck: ## tsc --noEmit over everything, tests included
 
 check: lint typecheck test ## lint + typecheck + tests
 
-reliability: build ## fault suite under load (Redis killed, PostgreSQL stopped, worker crash/memory restart, reload, SIGTERM); one summary line per fault
+reliability: build ## fault suite under load (Redis killed, PostgreSQL stopped or hanging, worker crash/memory restart, reload, SIGTERM); one summary line per fault
 	@summary=$$(mktemp); \
 	RELIABILITY_SUMMARY=$$summary npx --no-install jest -c jest.reliability.config.js; status=$$?; \
 	echo; echo "fault summary:"; sed 's/^/  /' $$summary; rm -f $$summary; exit $$status
