@@ -32,7 +32,8 @@ interface Item {
 }
 
 const ROOT = path.resolve(__dirname, '..');
-const HEALTH_TIMEOUT_MS = 5_000;
+/** How long `--url` checks wait for /health and /ready. */
+const PROBE_TIMEOUT_MS = 5_000;
 
 function option(argv: readonly string[], name: string): string | undefined {
   const at = argv.indexOf(name);
@@ -108,7 +109,7 @@ async function health(url: string | undefined): Promise<Item[]> {
   if (!url) return [{ name: 'health checks passing', status: 'SKIP', detail: 'no --url given' }];
   const get = async (p: string) => {
     try {
-      const res = await fetch(new URL(p, url), { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
+      const res = await fetch(new URL(p, url), { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
       return `${res.status} ${(await res.text()).slice(0, 200)}`;
     } catch (err) {
       return `unreachable (${(err as Error).message})`;
@@ -174,7 +175,7 @@ export async function preflight(argv: readonly string[]): Promise<Item[]> {
       const app = loadEcosystem(environment, s);
       const heap = Number(/--max-old-space-size=(\d+)/.exec((app.node_args ?? []).join(' '))?.[1]);
       const restart = Number(/^(\d+)M$/.exec(app.max_memory_restart ?? '')?.[1]);
-      const perWorker = (s.memoryLimitMiB - s.pm2DaemonMiB) / s.pm2Instances;
+      const perWorker = s.memoryMiBPerWorker;
       return item(
         'heap and memory restart consistent with the sizing',
         heap === s.heapMiBPerWorker && restart === s.maxMemoryRestartMiB && heap < restart && restart <= perWorker,

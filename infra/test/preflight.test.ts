@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, startService, TOKEN, type TestService } from '../../service/test/helpers';
 import { preflight } from '../preflight';
+import { sizingFor } from '../sizing';
 import { CHARTS_OUT } from './synth-helpers';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'preflight-test-'));
@@ -47,7 +48,10 @@ describe('make preflight', () => {
     const out = path.join(tmp(), 'charts-out');
     cpSync(CHARTS_OUT, out, { recursive: true });
     const file = path.join(out, 'boltlink-prod.k8s.yaml');
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/memory: 2176Mi/g, 'memory: 1Gi'));
+    const limit = `memory: ${sizingFor('prod').memoryLimitMiB}Mi`;
+    const text = readFileSync(file, 'utf8');
+    expect(text).toContain(limit);
+    writeFileSync(file, text.replaceAll(limit, 'memory: 1Gi'));
     const secrets = path.join(tmp(), 'secrets.env');
     writeFileSync(secrets, 'DATABASE_URL=postgresql://db/x\nREDIS_URL=http://cache:6379\n');
     const closed = `http://127.0.0.1:${await freePort()}`;

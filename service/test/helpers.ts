@@ -64,8 +64,17 @@ export async function createLink(base: string, body: Record<string, unknown>): P
 export const uniqueSlug = (tag = 't') => `${tag}-${randomBytes(6).toString('hex')}`;
 
 /** A direct connection to the suite's database, for asserting what was stored. */
-export async function sql<T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-  const client = new Client({ connectionString: process.env.DATABASE_URL });
+export function sql<T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
+  return sqlAt<T>(process.env.DATABASE_URL!, text, params);
+}
+
+/** One query over its own connection to the database at `url`. */
+export async function sqlAt<T extends Record<string, unknown>>(
+  url: string,
+  text: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const client = new Client({ connectionString: url });
   await client.connect();
   try {
     return (await client.query<T>(text, params)).rows;

@@ -1,6 +1,5 @@
-import { Client } from 'pg';
 import { migrate } from '../../src/db/migrate';
-import { createLink, TOKEN, uniqueSlug } from '../helpers';
+import { createLink, sqlAt as query, TOKEN, uniqueSlug } from '../helpers';
 import { pm2Cluster } from '../pm2/pm2-helpers';
 import {
   failures,
@@ -13,16 +12,6 @@ import {
   startPrivatePostgres,
   timeUntil,
 } from './fault-helpers';
-
-async function query<T extends Record<string, unknown>>(url: string, text: string, params: unknown[] = []) {
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 interface Probe {
   what: string;

@@ -436,14 +436,9 @@ interface RawCase {
 const REQUEST_TIMEOUT_MS = 3_000;
 const SLOW_GAP_MS = 150;
 
-function post(body: string, extra = ''): string {
-  return (
-    `POST /api/links HTTP/1.1\r\nHost: sho.rt\r\nAuthorization: Bearer ${TOKEN}\r\n` +
-    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`
-  );
-}
 const head = (extra: string) =>
   `POST /api/links HTTP/1.1\r\nHost: sho.rt\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\n${extra}Connection: close\r\n\r\n`;
+const post = (body: string, extra = '') => `${head(`Content-Length: ${Buffer.byteLength(body)}\r\n${extra}`)}${body}`;
 const hostile = (m: string) => JSON.stringify({ url: `javascript:alert('${m}')`, slug: m });
 const split = (s: string, n: number) =>
   Array.from({ length: n }, (_, i) => s.slice((i * s.length) / n, ((i + 1) * s.length) / n));
