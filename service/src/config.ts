@@ -20,14 +20,13 @@ const list = z.string().transform((s) =>
 );
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
-const postgresUrl = z
-  .string()
-  .url()
-  .refine((u) => /^postgres(ql)?:$/.test(new URL(u).protocol), 'must be a postgres:// or postgresql:// URL');
-const redisUrl = z
-  .string()
-  .url()
-  .refine((u) => /^rediss?:$/.test(new URL(u).protocol), 'must be a redis:// or rediss:// URL');
+// z.url checks the scheme itself: a value that is not a URL at all ('127.0.0.1:6379',
+// 'redis//x') is one problem in the list, never a TypeError from new URL().
+const postgresUrl = z.url({
+  protocol: /^postgres(ql)?$/,
+  error: 'must be a postgres:// or postgresql:// URL (postgresql://user:password@host:5432/database)',
+});
+const redisUrl = z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL (redis://host:6379)' });
 
 const fields = {
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -42,7 +41,7 @@ const fields = {
     z.array(z.string().min(16, 'each token needs at least 16 characters')).min(1, 'needs at least one token'),
   ),
   ALLOWED_ORIGINS: list.default([]),
-  PUBLIC_BASE_URL: z.string().url().optional(),
+  PUBLIC_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ACCESS_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
   DB_POOL_SIZE: int(1, 500).default(10),

@@ -49,6 +49,25 @@ describe('loadConfig', () => {
     expect((err as Error).message).not.toContain('secret-host');
   });
 
+  it.each([
+    ['127.0.0.1:6379', 'host:port without a scheme'],
+    ['redis//x', 'a scheme without its colon'],
+  ])('names a malformed URL (%s: %s) among the other bad keys instead of throwing', (malformed) => {
+    let err: unknown;
+    try {
+      loadConfig({ DATABASE_URL: malformed, REDIS_URL: malformed, API_TOKENS: 'short', PORT: 'x' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems).toEqual([
+      'PORT: Invalid input: expected number, received NaN (got "x")',
+      'DATABASE_URL: must be a postgres:// or postgresql:// URL (postgresql://user:password@host:5432/database)',
+      'REDIS_URL: must be a redis:// or rediss:// URL (redis://host:6379)',
+      'API_TOKENS: each token needs at least 16 characters',
+    ]);
+  });
+
   it('refuses a CORS wildcard, a missing public URL and fault injection in production', () => {
     expect(() =>
       loadConfig({ ...valid, NODE_ENV: 'production', ALLOWED_ORIGINS: '*', FAULT_INJECTION: 'true' }),
