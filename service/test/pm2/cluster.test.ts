@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import autocannon from 'autocannon';
 import { sizingFor } from '../../../infra/sizing';
+import { DEFAULT_METRICS_PORT } from '../../src/config';
 import { createLink, json, slowCreate, sql, uniqueSlug, waitFor } from '../helpers';
 import { cpuTicks, pm2Cluster, pm2Runtime } from './pm2-helpers';
 
@@ -37,11 +38,18 @@ describe('PM2 cluster (service/ecosystem.config.js)', () => {
     const slug = uniqueSlug('reload');
     await createLink(cluster.base, { url: 'https://example.com/reload', slug });
     const pidsBefore = (await cluster.online()).map((w) => w.pid).sort();
+    const restartsBefore = (await cluster.jlist()).reduce((n, w) => n + w.pm2_env.restart_time, 0);
     const load = autocannon({ url: `${cluster.base}/${slug}`, connections: 20, duration: 12, pipelining: 1 });
     await new Promise((r) => setTimeout(r, 3_000));
     await cluster.pm2('reload', 'boltlink-api', '--update-env');
     const result = await load;
     const pidsAfter = (await cluster.online()).map((w) => w.pid).sort();
+    // PM2 counts a reload as one restart per worker; a replacement that crashed at start (its metrics
+    // port still held by the worker it replaced) would be restarted again and count more.
+    expect((await cluster.jlist()).reduce((n, w) => n + w.pm2_env.restart_time, 0)).toBe(
+      restartsBefore + local.pm2Instances,
+    );
+    expect((await fetch(`http://127.0.0.1:${DEFAULT_METRICS_PORT}/metrics`)).status).toBe(200);
     expect(pidsAfter).toHaveLength(2);
     expect(pidsAfter.filter((p) => pidsBefore.includes(p))).toEqual([]);
     expect({ errors: result.errors, timeouts: result.timeouts }).toEqual({ errors: 0, timeouts: 0 });

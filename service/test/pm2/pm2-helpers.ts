@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { DEFAULT_METRICS_PORT } from '../../src/config';
 import { freePort, ROOT, spawnServing, testEnv, waitReady } from '../helpers';
 
 const run = promisify(execFile);
@@ -17,12 +18,16 @@ export interface Pm2Worker {
   pm2_env: { status: string; exec_mode: string; restart_time: number; instances: number };
 }
 
-/** A private PM2_HOME, a free port and the `local` sizing (2 workers), against the suite's databases. */
+/**
+ * A private PM2_HOME, a free port and the `local` sizing (2 workers), against
+ * the suite's databases, with the default metrics port (what users keep: a
+ * replaced worker once crash-looped on it while tests used port 0).
+ */
 async function pm2Env(extraEnv: Record<string, string>) {
   const port = await freePort();
   const env = {
     ...process.env,
-    ...testEnv({ PORT: String(port), ...extraEnv }),
+    ...testEnv({ PORT: String(port), METRICS_PORT: String(DEFAULT_METRICS_PORT), ...extraEnv }),
     PM2_HOME: mkdtempSync(path.join(os.tmpdir(), 'pm2-home-')),
     BOLTLINK_SIZING: 'local',
     PM2_INSTANCES: '2',
