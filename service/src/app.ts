@@ -7,8 +7,8 @@ import type { Database } from './db/client';
 import { faultRoutes } from './fault-injection';
 import { healthRoutes } from './health/routes';
 import type { SizingReport } from './health/sizing-guard';
-import { errorHandler, notFound, requestContext, requireHost } from './http';
-import type { Lifecycle } from './lifecycle';
+import { errorHandler, notFound, refuseUntilServing, requestContext, requireHost } from './http';
+import type { Lifecycle } from './shutdown';
 import { redirect, linksApi } from './links/routes';
 import type { LinkService } from './links/service';
 import type { Logger } from './logger';
@@ -40,7 +40,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestContext(log, deps.lifecycle, config.ACCESS_LOG_SAMPLE_RATE, deps.metrics));
   app.use(requireHost);
   app.use(healthRoutes(deps));
-  if (config.FAULT_INJECTION) app.use(faultRoutes());
+  if (config.FAULT_INJECTION) app.use(faultRoutes(deps.lifecycle));
+  app.use(refuseUntilServing(deps.lifecycle));
   app.use(
     '/api',
     helmet(),

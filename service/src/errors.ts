@@ -42,3 +42,14 @@ export interface ErrorBody {
 export function errorBody(e: AppError): ErrorBody {
   return { error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } };
 }
+
+/**
+ * Stops the worker at start-up; printed as its message alone, one line (an
+ * operator needs the key and the address, not a stack).
+ */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}

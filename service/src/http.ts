@@ -3,7 +3,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, ErrorCode, errorBody } from './errors';
-import type { Lifecycle } from './lifecycle';
+import type { Lifecycle } from './shutdown';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics/registry';
 
@@ -60,6 +60,22 @@ export const requireHost: RequestHandler = (req, _res, next) => {
   }
   next();
 };
+
+/**
+ * Until the worker serves (e.g. while the database schema is behind this
+ * release) API and redirect requests get a 503 saying why, instead of errors
+ * from queries against tables that do not exist yet. A draining worker still
+ * answers: its in-flight and last requests finish.
+ */
+export function refuseUntilServing(lifecycle: Lifecycle): RequestHandler {
+  return (_req, _res, next) => {
+    if (lifecycle.phase !== 'starting') {
+      next();
+      return;
+    }
+    next(new AppError(503, ErrorCode.ServiceUnavailable, lifecycle.reason));
+  };
+}
 
 export const notFound: RequestHandler = (req, _res, next) => {
   next(new AppError(404, ErrorCode.NotFound, `no route for ${req.method} ${req.path.slice(0, 200)}`));

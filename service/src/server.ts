@@ -4,9 +4,10 @@ import { getHeapStatistics } from 'node:v8';
 import { createApp } from './app';
 import { clientError, expectationFailed } from './http';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createDatabase, pingDatabase } from './db/client';
-import { assessSizing, readCgroupLimits, type SizingReport } from './health/sizing-guard';
-import { Lifecycle } from './lifecycle';
+import { createDatabase, reachDatabase } from './db/client';
+import { schemaStatus, type SchemaStatus } from './db/schema';
+import { StartupError } from './errors';
+import { assessSizing, readCgroupLimits, type CgroupLimits, type SizingReport } from './health/sizing-guard';
 import { LinkCache } from './links/cache';
 import { ClickCounter } from './links/clicks';
 import { LinkService } from './links/service';
@@ -14,11 +15,14 @@ import { createLogger, type Logger } from './logger';
 import { createMetrics } from './metrics/registry';
 import { startMetricsServer } from './metrics/server';
 import { createRedis, waitForRedis } from './redis';
+import { drain, exitOnSignals, Lifecycle } from './shutdown';
 
 export interface Running {
   readonly server: Server;
   readonly port: number;
   readonly sizing: SizingReport;
+  /** Resolves once the worker serves: at once, or when the database schema has caught up with this release. */
+  readonly ready: Promise<void>;
   /** Drains and closes everything; resolves when done (does not exit). */
   shutdown(signal: string): Promise<void>;
 }
@@ -26,12 +30,26 @@ export interface Running {
 const MiB = 1024 * 1024;
 /** How often Node checks requests against REQUEST_TIMEOUT_MS/HEADERS_TIMEOUT_MS (its default, 30 s, lets a slow client overstay by that much). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+/** How often a worker waiting for `npm run db:migrate` looks again, quietly. */
+const SCHEMA_RECHECK_MS = 2_000;
 
 /**
  * Wires the worker, listens, and only then reports ready: PM2's `wait_ready`
  * holds a reload until the new worker has called process.send('ready').
+ * Start-up needs PostgreSQL once (a failure is a StartupError naming
+ * DATABASE_URL and its address); after that, readiness follows only this
+ * worker (starting, draining), never a shared dependency.
  */
-export async function start(config: Config, log: Logger = createLogger(config)): Promise<Running> {
+export interface StartOptions {
+  /** The container's CPU and memory limits. @default read from this process's cgroup */
+  readonly cgroupLimits?: CgroupLimits;
+}
+
+export async function start(
+  config: Config,
+  log: Logger = createLogger(config),
+  options: StartOptions = {},
+): Promise<Running> {
   const lifecycle = new Lifecycle();
   const db = createDatabase(config);
   const redis = createRedis(config);
@@ -39,9 +57,14 @@ export async function start(config: Config, log: Logger = createLogger(config)):
   const sizing = assessSizing(
     config.PM2_INSTANCES ?? 1,
     Math.round(getHeapStatistics().heap_size_limit / MiB),
-    readCgroupLimits(),
+    options.cgroupLimits ?? readCgroupLimits(),
   );
   if (sizing.status === 'mismatch') log.warn({ sizing }, `container sizing mismatch: ${sizing.problems?.join('; ')}`);
+  if (config.NODE_ENV === 'production' && config.ALLOWED_ORIGINS.length === 0) {
+    log.warn(
+      'ALLOWED_ORIGINS is empty: browsers on other origins cannot call the API (CORS); redirects are unaffected',
+    );
+  }
   const metrics = createMetrics({ db, redis, sizing, workerIndex: config.NODE_APP_INSTANCE });
   const links = new LinkService(
     db.prisma,
@@ -68,48 +91,77 @@ export async function start(config: Config, log: Logger = createLogger(config)):
   server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
   server.listen(config.PORT);
   await once(server, 'listening');
-  await pingDatabase(db);
+  // disconnect() after quit(): a Redis that never answered would otherwise keep reconnecting.
+  const closeConnections = () =>
+    Promise.allSettled([db.close(), redis.quit().finally(() => redis.disconnect())]).then(() => undefined);
+  let first: SchemaStatus;
+  try {
+    await reachDatabase(db, config.DATABASE_URL);
+    first = await schemaStatus(db.pool);
+  } catch (err) {
+    server.close();
+    await closeConnections();
+    throw err instanceof StartupError ? err : new StartupError(`reading the schema's migrations: ${String(err)}`);
+  }
   await waitForRedis(redis, config.HEALTH_TIMEOUT_MS);
   const metricsServer =
     config.METRICS_PORT > 0
       ? await startMetricsServer(
           metrics,
-          {
-            port: config.METRICS_PORT,
-            workerIndex: config.NODE_APP_INSTANCE,
-            workers: config.PM2_INSTANCES ?? 1,
-            timeoutMs: config.METRICS_TIMEOUT_MS,
-          },
+          { port: config.METRICS_PORT, workerIndex: config.NODE_APP_INSTANCE, timeoutMs: config.METRICS_TIMEOUT_MS },
           log,
         )
       : undefined;
-  clicks.start(config.CLICK_FLUSH_INTERVAL_MS);
-  lifecycle.serving();
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
-  log.info({ port, workers: sizing.workers }, 'listening');
+
+  let served = false;
+  const release = async () => {
+    // Clicks exist only once the worker has served (requests are refused before).
+    if (served) await clicks.stop().catch((err: unknown) => log.error({ err }, 'final click flush failed'));
+    await metricsServer?.close();
+    await closeConnections();
+  };
+  let stopped = false;
+  const serve = () => {
+    served = true;
+    clicks.start(config.CLICK_FLUSH_INTERVAL_MS);
+    lifecycle.serving();
+    log.info({ port, workers: sizing.workers }, 'listening');
+  };
+  if (first.unknown.length > 0) {
+    log.warn(
+      { unknown: first.unknown },
+      `the database has migrations this release does not ship (${first.unknown.join(', ')}): an older release on a newer schema; serving`,
+    );
+  }
+  let ready: Promise<void>;
+  if (first.missing.length === 0) {
+    serve();
+    ready = Promise.resolve();
+  } else {
+    const reason = `database schema is behind this release (${first.missing.length} migration(s) not applied: ${first.missing.join(', ')}): run npm run db:migrate`;
+    // One line, then quiet re-checks: nothing else runs against the old schema meanwhile.
+    log.error({ missing: first.missing }, reason);
+    lifecycle.waiting(reason);
+    ready = (async () => {
+      for (;;) {
+        await new Promise((r) => setTimeout(r, SCHEMA_RECHECK_MS));
+        if (stopped) return;
+        const now = await schemaStatus(db.pool).catch(() => first);
+        if (now.missing.length === 0) break;
+      }
+      log.info('database schema caught up with this release');
+      serve();
+    })();
+  }
 
   let closing: Promise<void> | undefined;
-  const shutdown = (signal: string) => (closing ??= drain(signal));
-  async function drain(signal: string): Promise<void> {
-    log.info({ signal, drainMs: config.SHUTDOWN_DRAIN_MS }, 'draining');
-    lifecycle.draining();
-    // Requests arriving during the drain still succeed but carry Connection: close,
-    // so keep-alive clients move to another worker/pod before we stop accepting.
-    await new Promise((r) => setTimeout(r, config.SHUTDOWN_DRAIN_MS));
-    // close() stops accepting and drops idle keep-alive sockets; sockets that go idle
-    // later (their last response already said Connection: close) are swept until done.
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    const sweep = setInterval(() => server.closeIdleConnections(), 100);
-    await closed;
-    clearInterval(sweep);
-    await clicks.stop().catch((err: unknown) => log.error({ err }, 'final click flush failed'));
-    await metricsServer?.close();
-    // disconnect() after quit(): a Redis that never answered would otherwise keep reconnecting.
-    await Promise.allSettled([db.close(), redis.quit().finally(() => redis.disconnect())]);
-    log.info('shutdown complete');
-  }
-  return { server, port, sizing, shutdown };
+  const shutdown = (signal: string) => {
+    stopped = true;
+    return (closing ??= drain(signal, { lifecycle, server, drainMs: config.SHUTDOWN_DRAIN_MS, release, log }));
+  };
+  return { server, port, sizing, ready, shutdown };
 }
 
 /** The process entry (service/src/main.ts): config, process-level handlers, signals. */
@@ -131,17 +183,15 @@ export async function main(): Promise<void> {
     log.fatal({ err }, 'unhandled rejection; exiting so PM2 restarts the worker');
     process.exit(1);
   });
-  const running = await start(config, log);
-  process.send?.('ready');
-  // pm2 stops and reloads workers with SIGINT; Kubernetes and docker stop send SIGTERM.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      const force = setTimeout(() => {
-        log.error({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'shutdown deadline passed; forcing exit');
-        process.exit(1);
-      }, config.SHUTDOWN_TIMEOUT_MS);
-      force.unref();
-      void running.shutdown(signal).then(() => process.exit(0));
-    });
+  let running: Running;
+  try {
+    running = await start(config, log);
+  } catch (err) {
+    if (!(err instanceof StartupError)) throw err;
+    process.stderr.write(`start-up failed: ${err.message}\n`);
+    process.exit(1);
   }
+  exitOnSignals(running.shutdown, config.SHUTDOWN_TIMEOUT_MS, log);
+  await running.ready;
+  process.send?.('ready');
 }

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import pino from 'pino';
 import { loadConfig, type Config } from '../src/config';
-import { start, type Running } from '../src/server';
+import { start, type Running, type StartOptions } from '../src/server';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const TOKEN = 'test-token-0123456789abcdef';
@@ -42,9 +42,12 @@ export interface TestService {
 }
 
 /** The real service, in this process, on an ephemeral port. */
-export async function startService(overrides: Record<string, string> = {}): Promise<TestService> {
+export async function startService(
+  overrides: Record<string, string> = {},
+  options: StartOptions = {},
+): Promise<TestService> {
   const config = loadConfig(testEnv(overrides));
-  const running = await start(config, pino({ level: 'silent' }));
+  const running = await start(config, pino({ level: 'silent' }), options);
   return {
     url: `http://127.0.0.1:${running.port}`,
     config,

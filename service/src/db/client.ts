@@ -2,6 +2,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { Pool } from 'pg';
 import type { Config } from '../config';
 import { PrismaClient } from '../generated/prisma/client';
+import { databaseUnreachable } from './unreachable';
 
 export interface Database {
   readonly prisma: PrismaClient;
@@ -50,4 +51,11 @@ export function createDatabase(config: DbConfig): Database {
 /** `SELECT 1` through the pool; rejects when PostgreSQL does not answer. */
 export async function pingDatabase(db: Database): Promise<void> {
   await db.pool.query('SELECT 1');
+}
+
+/** The first ping at start-up; a failure names the key and the address in one line. */
+export async function reachDatabase(db: Database, url: string): Promise<void> {
+  await pingDatabase(db).catch((err: unknown) => {
+    throw databaseUnreachable(url, err);
+  });
 }

@@ -2,7 +2,7 @@ import { loadMigrateConfig } from '../config';
 import { createLogger } from '../logger';
 import { migrate } from './migrate';
 
-/** `npm run db:migrate`: the command the cluster's migration Job runs too. */
+/** `npm run db:migrate`; in the image, service/bin/migrate-then-serve.sh runs it before pm2-runtime. */
 async function main(): Promise<void> {
   const config = loadMigrateConfig();
   const log = createLogger(config);

@@ -2,6 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client } from 'pg';
+import { StartupError } from '../errors';
+import { databaseUnreachable } from './unreachable';
 
 /**
  * Applies pending migrations from service/prisma/migrations and records them
@@ -40,12 +42,22 @@ export interface MigrateResult {
   readonly alreadyApplied: readonly string[];
 }
 
-export async function readMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  const names = entries
+/** The migrations this release ships, oldest first. */
+export async function migrationNames(dir = MIGRATIONS_DIR): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+    throw new StartupError(
+      `no migrations at ${dir}: run npm run build (it copies service/prisma beside the compiled code)`,
+    );
+  });
+  return entries
     .filter((e) => e.isDirectory())
     .map((e) => e.name)
     .sort();
+}
+
+export async function readMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
+  const names = await migrationNames(dir);
   return Promise.all(
     names.map(async (name) => {
       const sql = await readFile(path.join(dir, name, 'migration.sql'), 'utf8');
@@ -62,7 +74,9 @@ export async function readMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
 export async function migrate(databaseUrl: string, dir = MIGRATIONS_DIR): Promise<MigrateResult> {
   const migrations = await readMigrations(dir);
   const client = new Client({ connectionString: databaseUrl, application_name: 'boltlink-migrate' });
-  await client.connect();
+  await client.connect().catch((err: unknown) => {
+    throw databaseUnreachable(databaseUrl, err);
+  });
   try {
     await client.query('SELECT pg_advisory_lock($1)', [PRISMA_ADVISORY_LOCK_KEY]);
     await client.query(CREATE_TABLE);

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config';
 import { pingDatabase, type Database } from '../db/client';
-import type { Lifecycle } from '../lifecycle';
+import type { Lifecycle } from '../shutdown';
 import type { SizingReport } from './sizing-guard';
 
 export type CheckStatus = 'ok' | 'down';
@@ -32,8 +32,13 @@ export interface HealthDeps {
  * Three probes with three jobs:
  * - /livez: the process and its event loop answer. Checks nothing else, so a
  *   database blip never makes Kubernetes restart every pod.
- * - /ready: this worker should get traffic: started, not draining, PostgreSQL
- *   reachable (Redis is optional: redirects fall back to PostgreSQL).
+ * - /ready: this worker should get traffic: it has started (reached
+ *   PostgreSQL once, on a schema as new as this release) and is not draining.
+ *   It never follows a shared dependency afterwards: every pod shares
+ *   PostgreSQL, so a database outage would take every pod out of the Service,
+ *   and with it the cached redirects the pods keep serving. A database outage
+ *   shows in /health and the metrics instead. Answering at all means the
+ *   event loop runs.
  * - /health: the operator's view of every dependency plus the sizing guard.
  */
 export function healthRoutes(deps: HealthDeps): Router {
@@ -44,14 +49,9 @@ export function healthRoutes(deps: HealthDeps): Router {
     res.json({ status: 'alive' });
   });
 
-  router.get('/ready', async (_req, res) => {
-    if (deps.lifecycle.phase !== 'serving') {
-      res.status(503).json({ ready: false, reason: deps.lifecycle.phase });
-      return;
-    }
-    const database = await check(() => pingDatabase(deps.db), timeout);
-    if (database === 'down') {
-      res.status(503).json({ ready: false, reason: 'database unreachable' });
+  router.get('/ready', (_req, res) => {
+    if (!deps.lifecycle.ready) {
+      res.status(503).json({ ready: false, reason: deps.lifecycle.reason });
       return;
     }
     res.json({ ready: true });

@@ -62,21 +62,27 @@ async function databaseFault(
       const code = r.body?.startsWith('{') ? JSON.parse(r.body).error?.code : undefined;
       probes.push({ what, status: r.status, error: r.error, ms: Date.now() - started, code });
     };
-    let readyDownMs = 0;
+    let healthDownMs = 0;
     let recoveredMs = 0;
+    // Readiness must not follow the shared database: a pod kept in the Service keeps serving cached redirects.
+    const readyDuringOutage: number[] = [];
+    const ready = async () => readyDuringOutage.push((await fetch(`${cluster.base}/ready`)).status);
+    const health = async () => (await fetch(`${cluster.base}/health`)).status;
 
     const fault = (async () => {
       await sleep(2_000);
       await breakIt(pg);
-      readyDownMs = await timeUntil(async () => (await fetch(`${cluster.base}/ready`)).status === 503, 5_000);
+      healthDownMs = await timeUntil(async () => (await health()) === 503, 5_000);
       for (let i = 0; i < 5; i++) {
+        await ready();
         await probe('uncached redirect', `/${uncached[i]}`);
         const create = JSON.stringify({ url: 'https://example.com/while-down', slug: uniqueSlug('pgw') });
         await probe('create', `/api/links`, create);
       }
       await sleep(2_000);
+      await ready();
       await mendIt(pg);
-      recoveredMs = await timeUntil(async () => (await fetch(`${cluster.base}/ready`)).status === 200, 15_000);
+      recoveredMs = await timeUntil(async () => (await health()) === 200, 15_000);
     })();
     const [{ outcomes }] = await Promise.all([
       keepAliveLoad({
@@ -106,7 +112,8 @@ async function databaseFault(
     return {
       outcomes,
       probes,
-      readyDownMs,
+      healthDownMs,
+      readyDuringOutage,
       recoveredMs,
       flushedMs,
       redirects,
@@ -135,8 +142,8 @@ type Result = Awaited<ReturnType<typeof databaseFault>>;
 const summary = (name: string, r: Result, mended: string) =>
   `${name}: ${r.outcomes.length} cached redirects, ${failures(r.outcomes).length} failures; ` +
   `uncached reads and creates meanwhile: ${kinds(r.probes.map((p) => ({ ...p, conn: 0, t: 0 })))}, ` +
-  `slowest ${Math.max(...r.probes.map((p) => p.ms))} ms; /ready 503 after ${seconds(r.readyDownMs)}; ` +
-  `ready ${seconds(r.recoveredMs)} after ${mended}; clicks ${r.clicks} of ${r.redirects} redirects in PostgreSQL ` +
+  `slowest ${Math.max(...r.probes.map((p) => p.ms))} ms; /ready ${kinds(r.readyDuringOutage.map((status) => ({ status, conn: 0, t: 0, ms: 0 })))} ` +
+  `during the outage; /health 503 after ${seconds(r.healthDownMs)}, healthy ${seconds(r.recoveredMs)} after ${mended}; clicks ${r.clicks} of ${r.redirects} redirects in PostgreSQL ` +
   `${seconds(r.flushedMs)} later; worker restarts ${r.restarts}`;
 
 function expectServedAndRecovered(r: Result, maxProbeMs: number) {
@@ -150,6 +157,7 @@ function expectServedAndRecovered(r: Result, maxProbeMs: number) {
     });
     expect(p.ms).toBeLessThan(maxProbeMs);
   }
+  expect(r.readyDuringOutage).toEqual([200, 200, 200, 200, 200, 200]);
   expect(r.created).toBe(201);
   expect(r.uncachedAfter).toBe(302);
   expect(r.recoveredMs).toBeLessThan(10_000);
@@ -159,7 +167,7 @@ function expectServedAndRecovered(r: Result, maxProbeMs: number) {
 }
 
 describe('PostgreSQL failing under load (PM2 cluster, private postgres)', () => {
-  it('stopped: serves cached redirects, fails the rest within 1 s with 503 JSON, recovers without losing clicks', async () => {
+  it('stopped: stays ready and serves cached redirects, fails the rest within 1 s with 503 JSON, recovers without losing clicks', async () => {
     const r = await databaseFault(
       {},
       (pg) => pg.stop(),

@@ -12,11 +12,17 @@ import {
   type TestService,
 } from '../helpers';
 
+/** One CPU and far more memory than any heap: the guard's verdict does not depend on the machine running the test. */
+const ROOMY_CONTAINER = { cpuQuota: 1, memoryLimitBytes: 64 * 1024 ** 3 };
+
 let svc: TestService;
 let redis: Redis;
 
 beforeAll(async () => {
-  svc = await startService({ CLICK_FLUSH_INTERVAL_MS: '200', ALLOWED_ORIGINS: 'https://app.example.com' });
+  svc = await startService(
+    { CLICK_FLUSH_INTERVAL_MS: '200', ALLOWED_ORIGINS: 'https://app.example.com' },
+    { cgroupLimits: ROOMY_CONTAINER },
+  );
   redis = redisFor(svc.config);
 });
 afterAll(async () => {
@@ -212,7 +218,21 @@ describe('probes', () => {
     expect(res.status).toBe(200);
     const body = await json(res);
     expect(body).toMatchObject({ status: 'healthy', checks: { database: 'ok', redis: 'ok' } });
-    expect(body.sizing).toMatchObject({ workers: 1, status: expect.stringMatching(/^(ok|mismatch)$/) });
+    expect(body.sizing).toMatchObject({ workers: 1, cpuQuota: 1, memoryLimitMiB: 65536, status: 'ok' });
+    expect(body.sizing.problems).toBeUndefined();
+  });
+
+  it('GET /health reports a container too small for its heap as a mismatch, and stays 200', async () => {
+    const small = await startService({}, { cgroupLimits: { cpuQuota: 1, memoryLimitBytes: 64 * 1024 ** 2 } });
+    try {
+      const res = await fetch(`${small.url}/health`);
+      expect(res.status).toBe(200);
+      const { sizing } = await json(res);
+      expect(sizing).toMatchObject({ workers: 1, memoryLimitMiB: 64, status: 'mismatch' });
+      expect(sizing.problems).toEqual([expect.stringContaining('above the 64 MiB memory limit')]);
+    } finally {
+      await small.stop();
+    }
   });
 
   it('GET /ready and GET /livez answer 200', async () => {
