@@ -42,9 +42,9 @@ preflight: ## the guide's production checklist for ENV, PASS/FAIL/SKIP per item 
 audit: ## npm audit of the production dependencies; fails on high or critical findings
 	npm audit --omit=dev --audit-level=high
 
-synth: ## synthesize manifests for ENV (default prod) into charts-out/; atomic: a failure leaves it untouched
+synth: ## synthesize manifests for ENV (default prod) into charts-out/ (NAMESPACE=… for a namespace of the release's own); atomic: a failure leaves it untouched
 	@tmp=$$(mktemp -d) && \
-	if BOLTLINK_ENV=$(ENV) $(CDK8S) synth --no-check-upgrade --output $$tmp/out > $$tmp/log 2>&1; then \
+	if BOLTLINK_ENV=$(ENV) BOLTLINK_NAMESPACE=$(NAMESPACE) $(CDK8S) synth --no-check-upgrade --output $$tmp/out > $$tmp/log 2>&1; then \
 	  rm -rf $(OUT) && mv $$tmp/out $(OUT) && rm -rf $$tmp && echo "synthesized $(ENV) into $(OUT)/" && ls $(OUT); \
 	else \
 	  cat $$tmp/log >&2; rm -rf $$tmp; echo "synth failed: $(OUT)/ left as it was" >&2; exit 1; \
@@ -57,7 +57,7 @@ image: ## build the image for ENV with PM2_INSTANCES baked from the sizing (TAG=
 	IMAGE="$(IMAGE)" TAG="$(TAG)" npx --no-install tsx infra/build-args.ts --env $(ENV) --compose-env > .env
 	$(DOCKER) build --network host $$(IMAGE="$(IMAGE)" TAG="$(TAG)" npx --no-install tsx infra/build-args.ts --env $(ENV)) -f Dockerfile .
 
-image-test: ## build the real Dockerfile and test the container (starts a Docker engine if needed)
+image-test: build ## build the real Dockerfile and test the container (starts a Docker engine if needed)
 	bash infra/image-test/engine.sh
 	npx --no-install jest --testMatch '<rootDir>/infra/image-test/**/*.test.ts' --testTimeout 120000 --runInBand
 

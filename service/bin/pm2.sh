@@ -1,10 +1,12 @@
 #!/bin/sh
-# Runs pm2 the way the image does: PM2_HOME under /tmp (writable, never the
-# image's root filesystem) and PM2_INSTANCES from infra/sizing.ts for the
-# environment in BOLTLINK_SIZING (default: local). Needs `npm run build` first.
+# The PM2 commands behind npm run status|monit|logs|restart:cluster: pm2 with
+# PM2_INSTANCES from infra/sizing.ts for the environment in BOLTLINK_SIZING
+# (default: local), in PM2's own home (~/.pm2 unless PM2_HOME says otherwise),
+# so `npx pm2 status` and the other commands of the guide see the same cluster.
+# Builds dist/ first when it is stale (the ecosystem file loads dist/infra/sizing.js).
 set -e
 cd "$(dirname "$0")/../.."
-export PM2_HOME="${PM2_HOME:-/tmp/boltlink-pm2}"
+sh service/bin/ensure-built.sh
 export BOLTLINK_SIZING="${BOLTLINK_SIZING:-local}"
 if [ -z "${PM2_INSTANCES:-}" ]; then
   PM2_INSTANCES="$(node dist/infra/sizing-cli.js --env "$BOLTLINK_SIZING" --get pm2Instances)"
