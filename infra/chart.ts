@@ -3,6 +3,7 @@ import * as kplus from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
 import { DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../service/src/config';
 import { APP_GID, APP_UID, PM2_HOME, SCRATCH_DIR } from './image';
+import { RESTRICTED_NAMESPACE_LABELS } from './pod-security';
 import { sizingFor, type EnvironmentName, type Sizing } from './sizing';
 
 export interface BoltLinkChartProps extends ChartProps {
@@ -21,6 +22,17 @@ export interface BoltLinkChartProps extends ChartProps {
    */
   readonly allowedOrigins?: readonly string[];
   /**
+   * A namespace of the release's own. When set, the chart emits that
+   * Namespace with the Pod Security labels (restricted: enforce, warn and
+   * audit), puts every object in it, and adds a namespace-wide default-deny
+   * NetworkPolicy — safe only because nothing else lives there.
+   * @default none: objects carry no namespace (kubectl's current one applies),
+   * and only the backend's own NetworkPolicy restricts its own pods, so other
+   * pods of a shared namespace are never cut off.
+   * @see https://kubernetes.io/docs/concepts/security/pod-security-admission/
+   */
+  readonly namespace?: string;
+  /**
    * Secret holding the PostgreSQL URL under key `url`.
    * @default 'db-secrets'
    */
@@ -36,10 +48,14 @@ export interface BoltLinkChartProps extends ChartProps {
    */
   readonly apiTokensSecretName?: string;
   /**
-   * Ports the pods may reach PostgreSQL and Redis on (NetworkPolicy egress).
-   * @default 5432 and 6379
+   * Port the pods may reach PostgreSQL on (NetworkPolicy egress).
+   * @default 5432
    */
   readonly databasePort?: number;
+  /**
+   * Port the pods may reach Redis on (NetworkPolicy egress).
+   * @default 6379
+   */
   readonly redisPort?: number;
   /**
    * Proxies in front of the Service whose X-Forwarded-For names the client:
@@ -48,6 +64,13 @@ export interface BoltLinkChartProps extends ChartProps {
    * @default 1 (one ingress controller)
    */
   readonly trustProxyHops?: number;
+  /**
+   * Mounts the service's test-only fault routes (FAULT_INJECTION, with
+   * NODE_ENV=test, since production refuses them): the cluster test blocks an
+   * event loop and fails a readiness probe through them. Refused for prod.
+   * @default false
+   */
+  readonly faultInjection?: boolean;
 }
 
 /** Names the operations guide uses verbatim: `kubectl set image deployment/boltlink-backend backend=…`. */
@@ -55,16 +78,82 @@ export const DEPLOYMENT_NAME = 'boltlink-backend';
 export const CONTAINER_NAME = 'backend';
 /** In the image (Dockerfile copies service/bin). */
 export const MIGRATE_THEN_SERVE = 'service/bin/migrate-then-serve.sh';
+/** The namespace-wide deny-all NetworkPolicy, emitted only for a release with a namespace of its own. */
+export const DEFAULT_DENY_NAME = 'default-deny';
 const HTTP_PORT_NAME = 'http';
 const METRICS_PORT_NAME = 'metrics';
 const SERVICE_PORT = 80;
 const DNS_PORT = 53;
 
+/** Every prop with its default applied, and what follows from them: resolved once, before any object is built. */
+interface Resolved {
+  readonly environment: EnvironmentName;
+  readonly sizing: Sizing;
+  readonly image: string;
+  readonly tag: string;
+  readonly namespace: string | undefined;
+  readonly selector: Record<string, string>;
+  readonly labels: Record<string, string>;
+  readonly config: Record<string, string>;
+  readonly secrets: { readonly database: string; readonly redis: string; readonly apiTokens: string };
+  readonly egressPorts: { readonly database: number; readonly redis: number };
+}
+
+function resolve(props: BoltLinkChartProps): Resolved {
+  const environment = props.environment ?? 'prod';
+  const sizing = sizingFor(environment);
+  const tag = props.image.slice(props.image.lastIndexOf(':') + 1);
+  if (!props.image.includes(':') || tag === 'latest' || tag.includes('/')) {
+    throw new Error(`image '${props.image}' must be repository:tag with a tag other than 'latest'`);
+  }
+  const faultInjection = props.faultInjection ?? false;
+  if (faultInjection && environment === 'prod') {
+    throw new Error(`faultInjection (true) is refused for environment 'prod'`);
+  }
+  const selector = {
+    'app.kubernetes.io/name': DEPLOYMENT_NAME,
+    'app.kubernetes.io/instance': `boltlink-${environment}`,
+  };
+  return {
+    environment,
+    sizing,
+    image: props.image,
+    tag,
+    namespace: props.namespace,
+    selector,
+    labels: {
+      ...selector,
+      'app.kubernetes.io/version': tag,
+      'app.kubernetes.io/component': 'api',
+      'app.kubernetes.io/part-of': 'boltlink',
+      'app.kubernetes.io/managed-by': 'cdk8s',
+    },
+    config: {
+      NODE_ENV: faultInjection ? 'test' : 'production',
+      PORT: String(DEFAULT_PORT),
+      PUBLIC_BASE_URL: props.publicBaseUrl,
+      ALLOWED_ORIGINS: (props.allowedOrigins ?? []).join(','),
+      LOG_LEVEL: 'info',
+      TRUST_PROXY_HOPS: String(props.trustProxyHops ?? 1),
+      PM2_HOME,
+      BOLTLINK_SIZING: environment,
+      ...(faultInjection ? { FAULT_INJECTION: 'true' } : {}),
+    },
+    secrets: {
+      database: props.databaseSecretName ?? 'db-secrets',
+      redis: props.redisSecretName ?? 'redis-secrets',
+      apiTokens: props.apiTokensSecretName ?? 'boltlink-api-tokens',
+    },
+    egressPorts: { database: props.databasePort ?? 5432, redis: props.redisPort ?? 6379 },
+  };
+}
+
 /**
  * The BoltLink backend release: Deployment (PM2 cluster per pod, sized from
- * infra/sizing.ts), Service, ConfigMap, ServiceAccount, HPA, PDB and
- * NetworkPolicies (default deny for the namespace, then the backend's
- * allows). Secrets are referenced by name, never created here.
+ * infra/sizing.ts), Service, ConfigMap, ServiceAccount, HPA, PDB and the
+ * backend's NetworkPolicy; with a namespace of its own, also the Namespace
+ * and a namespace-wide default deny. Secrets are referenced by name, never
+ * created here.
  */
 export class BoltLinkChart extends Chart {
   readonly sizing: Sizing;
@@ -72,71 +161,44 @@ export class BoltLinkChart extends Chart {
 
   constructor(scope: Construct, id: string, props: BoltLinkChartProps) {
     super(scope, id, props);
-    const environment = props.environment ?? 'prod';
-    const s = (this.sizing = sizingFor(environment));
-    const tag = props.image.slice(props.image.lastIndexOf(':') + 1);
-    if (!props.image.includes(':') || tag === 'latest' || tag.includes('/')) {
-      throw new Error(`image '${props.image}' must be repository:tag with a tag other than 'latest'`);
-    }
-
-    const selector = {
-      'app.kubernetes.io/name': DEPLOYMENT_NAME,
-      'app.kubernetes.io/instance': `boltlink-${environment}`,
-    };
-    const labels = {
-      ...selector,
-      'app.kubernetes.io/version': tag,
-      'app.kubernetes.io/component': 'api',
-      'app.kubernetes.io/part-of': 'boltlink',
-      'app.kubernetes.io/managed-by': 'cdk8s',
-    };
-    const meta = (name: string) => ({ name, labels });
-
+    const r = resolve(props);
+    this.sizing = r.sizing;
+    if (r.namespace) this.namespaceObject(r, r.namespace);
     const serviceAccount = new kplus.ServiceAccount(this, 'service-account', {
-      metadata: meta(DEPLOYMENT_NAME),
+      metadata: this.meta(r, DEPLOYMENT_NAME),
       automountToken: false,
     });
-
     const config = new kplus.ConfigMap(this, 'config', {
-      metadata: meta(`${DEPLOYMENT_NAME}-config`),
-      data: {
-        NODE_ENV: 'production',
-        PORT: String(DEFAULT_PORT),
-        PUBLIC_BASE_URL: props.publicBaseUrl,
-        ALLOWED_ORIGINS: (props.allowedOrigins ?? []).join(','),
-        LOG_LEVEL: 'info',
-        TRUST_PROXY_HOPS: String(props.trustProxyHops ?? 1),
-        PM2_HOME,
-        BOLTLINK_SIZING: environment,
-      },
+      metadata: this.meta(r, `${DEPLOYMENT_NAME}-config`),
+      data: r.config,
     });
+    this.deployment = this.deploymentObject(r, serviceAccount, config);
+    this.serviceObject(r);
+    this.autoscaler(r);
+    this.disruptionBudget(r);
+    if (r.namespace) this.defaultDeny(r);
+    this.networkPolicy(r);
+  }
 
+  private meta(r: Resolved, name: string) {
+    return { name, labels: r.labels };
+  }
+
+  private namespaceObject(r: Resolved, name: string): void {
+    const ns = new kplus.k8s.KubeNamespace(this, 'namespace', {
+      metadata: { name, labels: { ...r.labels, ...RESTRICTED_NAMESPACE_LABELS } },
+    });
+    // A Namespace is cluster-scoped: the chart-wide namespace must not be written into it.
+    ns.addJsonPatch(JsonPatch.remove('/metadata/namespace'));
+  }
+
+  private deploymentObject(r: Resolved, serviceAccount: kplus.ServiceAccount, config: kplus.ConfigMap) {
+    const s = r.sizing;
     const secretEnv = (secretName: string, key: string) =>
       kplus.EnvValue.fromSecretValue({
         secret: kplus.Secret.fromSecretName(this, `secret-${secretName}-${key}`, secretName),
         key,
       });
-    const env = {
-      PM2_INSTANCES: kplus.EnvValue.fromValue(String(s.pm2Instances)),
-      DATABASE_URL: secretEnv(props.databaseSecretName ?? 'db-secrets', 'url'),
-      REDIS_URL: secretEnv(props.redisSecretName ?? 'redis-secrets', 'url'),
-      API_TOKENS: secretEnv(props.apiTokensSecretName ?? 'boltlink-api-tokens', 'tokens'),
-    };
-
-    const resources: kplus.ContainerResources = {
-      cpu: { request: kplus.Cpu.millis(s.cpuRequestMilli), limit: kplus.Cpu.millis(s.cpuLimitMilli) },
-      memory: { request: Size.mebibytes(s.memoryRequestMiB), limit: Size.mebibytes(s.memoryLimitMiB) },
-    };
-    const securityContext: kplus.ContainerSecurityContextProps = {
-      ensureNonRoot: true,
-      user: APP_UID,
-      group: APP_GID,
-      readOnlyRootFilesystem: true,
-      allowPrivilegeEscalation: false,
-      privileged: false,
-      // cdk8s-plus-27's Capability enum has no ALL (only CAP_* names), but Kubernetes spells it 'ALL'.
-      capabilities: { drop: ['ALL' as kplus.Capability] },
-    };
     const scratch = kplus.Volume.fromEmptyDir(this, 'scratch', 'scratch', { sizeLimit: Size.mebibytes(s.scratchMiB) });
     const probe = (path: string, t: Sizing['livenessProbe']) =>
       kplus.Probe.fromHttpGet(path, {
@@ -147,12 +209,12 @@ export class BoltLinkChart extends Chart {
         initialDelaySeconds: Duration.seconds(0),
       });
 
-    this.deployment = new kplus.Deployment(this, 'deployment', {
-      metadata: meta(DEPLOYMENT_NAME),
+    const deployment = new kplus.Deployment(this, 'deployment', {
+      metadata: this.meta(r, DEPLOYMENT_NAME),
       // Scrape annotations: one /metrics per pod, aggregated over its PM2 workers, on a port the
       // Service does not expose. (With prometheus-operator, a PodMonitor on port 'metrics' does the same.)
       podMetadata: {
-        labels,
+        labels: r.labels,
         annotations: {
           'prometheus.io/scrape': 'true',
           'prometheus.io/port': String(DEFAULT_METRICS_PORT),
@@ -173,17 +235,35 @@ export class BoltLinkChart extends Chart {
       containers: [
         {
           name: CONTAINER_NAME,
-          image: props.image,
+          image: r.image,
           // Migrate, then exec pm2-runtime: see service/bin/migrate-then-serve.sh for why not an init container.
           command: [MIGRATE_THEN_SERVE],
           ports: [
             { number: DEFAULT_PORT, name: HTTP_PORT_NAME },
             { number: DEFAULT_METRICS_PORT, name: METRICS_PORT_NAME },
           ],
-          envVariables: env,
+          envVariables: {
+            PM2_INSTANCES: kplus.EnvValue.fromValue(String(s.pm2Instances)),
+            DATABASE_URL: secretEnv(r.secrets.database, 'url'),
+            REDIS_URL: secretEnv(r.secrets.redis, 'url'),
+            API_TOKENS: secretEnv(r.secrets.apiTokens, 'tokens'),
+          },
           envFrom: [kplus.Env.fromConfigMap(config)],
-          resources,
-          securityContext,
+          // cdk8s-plus-27 has hidden defaults for both: every value is set here.
+          resources: {
+            cpu: { request: kplus.Cpu.millis(s.cpuRequestMilli), limit: kplus.Cpu.millis(s.cpuLimitMilli) },
+            memory: { request: Size.mebibytes(s.memoryRequestMiB), limit: Size.mebibytes(s.memoryLimitMiB) },
+          },
+          securityContext: {
+            ensureNonRoot: true,
+            user: APP_UID,
+            group: APP_GID,
+            readOnlyRootFilesystem: true,
+            allowPrivilegeEscalation: false,
+            privileged: false,
+            // cdk8s-plus-27's Capability enum has no ALL (only CAP_* names), but Kubernetes spells it 'ALL'.
+            capabilities: { drop: ['ALL' as kplus.Capability] },
+          },
           volumeMounts: [{ path: SCRATCH_DIR, volume: scratch }],
           startup: probe('/livez', s.startupProbe),
           liveness: probe('/livez', s.livenessProbe),
@@ -194,22 +274,19 @@ export class BoltLinkChart extends Chart {
         },
       ],
     });
-    this.deployment.select(kplus.LabelSelector.of({ labels: selector }));
-    const deploymentObject = ApiObject.of(this.deployment);
+    deployment.select(kplus.LabelSelector.of({ labels: r.selector }));
     // cdk8s-plus-27 renders ephemeral storage only in whole GiB and has no seccompProfile.
-    const ephemeral = (path: string) => [
-      // Patches apply before the typed serializer, which reads a Quantity's `.value`.
+    // Patches apply before the typed serializer, which reads a Quantity's `.value`.
+    const container = '/spec/template/spec/containers/0';
+    ApiObject.of(deployment).addJsonPatch(
       JsonPatch.add(
-        `${path}/resources/requests/ephemeral-storage`,
+        `${container}/resources/requests/ephemeral-storage`,
         kplus.k8s.Quantity.fromString(`${s.ephemeralStorageRequestMiB}Mi`),
       ),
       JsonPatch.add(
-        `${path}/resources/limits/ephemeral-storage`,
+        `${container}/resources/limits/ephemeral-storage`,
         kplus.k8s.Quantity.fromString(`${s.ephemeralStorageLimitMiB}Mi`),
       ),
-    ];
-    deploymentObject.addJsonPatch(
-      ...ephemeral('/spec/template/spec/containers/0'),
       JsonPatch.add('/spec/template/spec/securityContext/seccompProfile', { type: 'RuntimeDefault' }),
       // cdk8s-plus `spread` emits required anti-affinity; spreading should prefer, not block scheduling.
       JsonPatch.add(
@@ -218,54 +295,66 @@ export class BoltLinkChart extends Chart {
           maxSkew: 1,
           topologyKey,
           whenUnsatisfiable: 'ScheduleAnyway',
-          labelSelector: { matchLabels: selector },
+          labelSelector: { matchLabels: r.selector },
         })),
       ),
     );
+    return deployment;
+  }
 
+  private serviceObject(r: Resolved): void {
     const service = new kplus.Service(this, 'service', {
-      metadata: meta(DEPLOYMENT_NAME),
+      metadata: this.meta(r, DEPLOYMENT_NAME),
       type: kplus.ServiceType.CLUSTER_IP,
       ports: [{ name: HTTP_PORT_NAME, port: SERVICE_PORT, targetPort: DEFAULT_PORT, protocol: kplus.Protocol.TCP }],
     });
-    for (const [key, value] of Object.entries(selector)) service.selectLabel(key, value);
+    for (const [key, value] of Object.entries(r.selector)) service.selectLabel(key, value);
+  }
 
+  private autoscaler(r: Resolved): void {
     new kplus.HorizontalPodAutoscaler(this, 'hpa', {
-      metadata: meta(DEPLOYMENT_NAME),
+      metadata: this.meta(r, DEPLOYMENT_NAME),
       target: this.deployment,
-      minReplicas: s.minReplicas,
-      maxReplicas: s.maxReplicas,
-      metrics: [kplus.Metric.resourceCpu(kplus.MetricTarget.averageUtilization(s.hpaCpuUtilizationPercent))],
-      scaleDown: { stabilizationWindow: Duration.seconds(s.scaleDownStabilizationSeconds) },
+      minReplicas: r.sizing.minReplicas,
+      maxReplicas: r.sizing.maxReplicas,
+      metrics: [kplus.Metric.resourceCpu(kplus.MetricTarget.averageUtilization(r.sizing.hpaCpuUtilizationPercent))],
+      scaleDown: { stabilizationWindow: Duration.seconds(r.sizing.scaleDownStabilizationSeconds) },
     });
+  }
 
+  private disruptionBudget(r: Resolved): void {
     new kplus.k8s.KubePodDisruptionBudget(this, 'pdb', {
-      metadata: meta(DEPLOYMENT_NAME),
+      metadata: this.meta(r, DEPLOYMENT_NAME),
       spec: {
         // One pod at a time: always compatible with minReplicas, even at 1.
         maxUnavailable: kplus.k8s.IntOrString.fromNumber(1),
-        selector: { matchLabels: selector },
+        selector: { matchLabels: r.selector },
         unhealthyPodEvictionPolicy: 'AlwaysAllow',
       },
     });
+  }
 
-    // Default deny for every pod of the namespace (BoltLink gets a namespace of its own);
-    // the policy below then opens exactly what the backend needs.
+  /** Every pod of the namespace: only for a namespace the release owns, or it would cut off its neighbours. */
+  private defaultDeny(r: Resolved): void {
     new kplus.k8s.KubeNetworkPolicy(this, 'default-deny', {
-      metadata: meta('default-deny'),
+      metadata: this.meta(r, DEFAULT_DENY_NAME),
       spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
     });
+  }
+
+  /** The backend's pods: ingress to the API and metrics ports; egress to DNS, PostgreSQL and Redis only. */
+  private networkPolicy(r: Resolved): void {
     const tcp = (port: number) => ({ protocol: 'TCP', port: kplus.k8s.IntOrString.fromNumber(port) });
     new kplus.k8s.KubeNetworkPolicy(this, 'network-policy', {
-      metadata: meta(DEPLOYMENT_NAME),
+      metadata: this.meta(r, DEPLOYMENT_NAME),
       spec: {
-        podSelector: { matchLabels: selector },
+        podSelector: { matchLabels: r.selector },
         policyTypes: ['Ingress', 'Egress'],
         ingress: [{ ports: [tcp(DEFAULT_PORT), tcp(DEFAULT_METRICS_PORT)] }],
         egress: [
           { ports: [{ protocol: 'UDP', port: kplus.k8s.IntOrString.fromNumber(DNS_PORT) }, tcp(DNS_PORT)] },
-          { ports: [tcp(props.databasePort ?? 5432)] },
-          { ports: [tcp(props.redisPort ?? 6379)] },
+          { ports: [tcp(r.egressPorts.database)] },
+          { ports: [tcp(r.egressPorts.redis)] },
         ],
       },
     });

@@ -7,7 +7,9 @@ import { ENVIRONMENTS, type EnvironmentName } from './sizing';
  * The only file that synthesizes. `cdk8s synth` (or `make synth`) writes
  * charts-out/ for BOLTLINK_ENV (default prod). Reads, all optional:
  * BOLTLINK_ENV, IMAGE (default boltlink-backend), TAG (default v<package version>),
- * BOLTLINK_PUBLIC_BASE_URL and BOLTLINK_ALLOWED_ORIGINS (comma-separated) for the ConfigMap.
+ * BOLTLINK_PUBLIC_BASE_URL and BOLTLINK_ALLOWED_ORIGINS (comma-separated) for the ConfigMap,
+ * BOLTLINK_NAMESPACE (a namespace of the release's own: see the chart's `namespace` prop).
+ * The cluster-test environment mounts the fault-injection routes its test drives.
  */
 const environment = process.env.BOLTLINK_ENV || 'prod';
 if (!(ENVIRONMENTS as string[]).includes(environment)) {
@@ -19,5 +21,7 @@ new BoltLinkChart(app, `boltlink-${environment}`, {
   image: imageRef(),
   publicBaseUrl: process.env.BOLTLINK_PUBLIC_BASE_URL || 'https://blt.example.com',
   allowedOrigins: (process.env.BOLTLINK_ALLOWED_ORIGINS || 'https://app.blt.example.com').split(',').filter(Boolean),
+  namespace: process.env.BOLTLINK_NAMESPACE || undefined,
+  faultInjection: environment === 'cluster-test',
 });
 app.synth();

@@ -4,9 +4,24 @@
  * control by control over a pod template, with the fields that decide each.
  * "restricted" includes every baseline control. Pod Security Admission would
  * refuse a pod that fails any of them in a namespace labelled
- * `pod-security.kubernetes.io/enforce: restricted`; no API server runs here,
- * so the same checks run as code in the infra tests.
+ * `pod-security.kubernetes.io/enforce: restricted`; the same checks run here
+ * as code, offline, and make cluster-test applies the chart to a real API
+ * server with that label.
  */
+
+/**
+ * The labels of a namespace that admits only "restricted" pods (enforce),
+ * and warns and audits against the same level: the chart puts them on a
+ * namespace of its own, the cluster test on the namespace it creates.
+ */
+export const RESTRICTED_NAMESPACE_LABELS: Readonly<Record<string, string>> = {
+  'pod-security.kubernetes.io/enforce': 'restricted',
+  'pod-security.kubernetes.io/enforce-version': 'latest',
+  'pod-security.kubernetes.io/warn': 'restricted',
+  'pod-security.kubernetes.io/warn-version': 'latest',
+  'pod-security.kubernetes.io/audit': 'restricted',
+  'pod-security.kubernetes.io/audit-version': 'latest',
+};
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- pod specs are plain JSON */
 export interface PssControl {

@@ -11,7 +11,7 @@ import { pssViolations } from './pod-security';
 export interface K8sObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; labels?: Record<string, string> };
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
   spec?: any;
   [key: string]: unknown;
 }
@@ -171,7 +171,30 @@ export const RULES: Record<string, Rule> = {
     return ['Ingress', 'Egress'].filter((t) => !types.has(t)).map((t) => `no ${t} policy for the pods`);
   },
 
+  /**
+   * `kubectl apply -f charts-out` into a shared namespace must not touch other
+   * pods: a policy may select only this release's pods (its matchLabels carry
+   * the Deployment's selector), except a deny-all for a namespace the release
+   * itself creates.
+   */
+  'network-policies-stay-in-release': (o) => {
+    const d = of(o, 'Deployment')[0];
+    const release = (d?.spec?.selector?.matchLabels ?? {}) as Record<string, string>;
+    const owned = new Set(of(o, 'Namespace').map((n) => n.metadata.name));
+    return of(o, 'NetworkPolicy')
+      .filter((n) => {
+        const selected = (n.spec?.podSelector?.matchLabels ?? {}) as Record<string, string>;
+        const onlyRelease =
+          Object.keys(release).length > 0 && Object.entries(release).every(([k, v]) => selected[k] === v);
+        return !onlyRelease && !owned.has(String(n.metadata.namespace));
+      })
+      .map((n) => `NetworkPolicy ${n.metadata.name} selects pods outside this release in a namespace it does not own`);
+  },
+
+  /** A release with a namespace of its own closes it: one policy denies all ingress and egress there by default. */
   'network-default-deny': (o) => {
+    const namespaces = of(o, 'Namespace');
+    if (namespaces.length === 0) return [];
     const denies = of(o, 'NetworkPolicy').filter(
       (n) =>
         n.spec?.podSelector !== undefined &&
@@ -180,7 +203,9 @@ export const RULES: Record<string, Rule> = {
         (n.spec?.ingress ?? []).length === 0 &&
         (n.spec?.egress ?? []).length === 0,
     );
-    return denies.length === 1 ? [] : ['no NetworkPolicy denies all ingress and egress for the namespace by default'];
+    return namespaces
+      .filter((ns) => !denies.some((n) => n.metadata.namespace === ns.metadata.name))
+      .map((ns) => `namespace ${ns.metadata.name}: no NetworkPolicy denies all ingress and egress by default`);
   },
 
   'rolling-update-safe': (o) =>

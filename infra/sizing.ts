@@ -97,6 +97,32 @@ export const SIZINGS = {
     healthTimeoutMs: 800,
     scratchMiB: 64,
   },
+  // The single-node cluster of make cluster-test (2 CPUs): two PM2 workers per pod, and two
+  // pods fit at once (1 replica + 1 surge pod during a rollout, or 2 replicas after an HPA
+  // scale-out): each requests half a core per worker and may burst to a whole core.
+  'cluster-test': {
+    workersPerPod: 2,
+    cpuRequestMilliPerWorker: 500,
+    cpuLimitMilliPerWorker: 1000,
+    memoryMiBPerWorker: 384,
+    pm2DaemonMiB: 96,
+    heapFraction: 0.6,
+    minReplicas: 1,
+    maxReplicas: 2,
+    hpaCpuUtilizationPercent: 50,
+    // Test-shortened, so the suite can watch the HPA scale back in.
+    scaleDownStabilizationSeconds: 30,
+    maxSurgePods: 1,
+    dbMaxConnections: 100,
+    dbReservedConnections: 10,
+    killTimeoutMs: 5000,
+    drainMs: 1000,
+    // kube-proxy reprograms iptables about a second after an endpoint goes; 3 s covers it on a busy node.
+    preStopDelaySeconds: 3,
+    startupTimeoutMs: 30000,
+    healthTimeoutMs: 800,
+    scratchMiB: 64,
+  },
   prod: {
     workersPerPod: 4,
     cpuRequestMilliPerWorker: 1000,

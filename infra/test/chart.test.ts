@@ -9,7 +9,7 @@ import * as networking from 'kubernetes-models/networking.k8s.io/v1';
 import * as policy from 'kubernetes-models/policy/v1';
 import * as core from 'kubernetes-models/v1';
 import { DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../../service/src/config';
-import { CONTAINER_NAME, DEPLOYMENT_NAME } from '../chart';
+import { CONTAINER_NAME, DEFAULT_DENY_NAME, DEPLOYMENT_NAME } from '../chart';
 import { APP_UID } from '../image';
 import { checkManifests, RULES, type K8sObject } from '../rules';
 import { sizingFor, type EnvironmentName } from '../sizing';
@@ -34,6 +34,7 @@ const MODELS: Record<string, new (o: any) => { validate(): void }> = {
   'autoscaling/v2/HorizontalPodAutoscaler': autoscaling.HorizontalPodAutoscaler,
   'policy/v1/PodDisruptionBudget': policy.PodDisruptionBudget,
   'networking.k8s.io/v1/NetworkPolicy': networking.NetworkPolicy,
+  'v1/Namespace': core.Namespace,
 };
 
 function validateSchema(objects: readonly K8sObject[]): string[] {
@@ -49,7 +50,7 @@ function validateSchema(objects: readonly K8sObject[]): string[] {
   });
 }
 
-const ENVS: EnvironmentName[] = ['staging', 'prod'];
+const ENVS: EnvironmentName[] = ['staging', 'cluster-test', 'prod'];
 
 describe.each(ENVS)('the %s release', (env) => {
   const s = sizingFor(env);
@@ -169,8 +170,41 @@ describe.each(ENVS)('the %s release', (env) => {
   });
 });
 
+describe('namespaces and the default deny', () => {
+  it('by default carries no namespace and restricts only the release’s own pods', () => {
+    const objects = synth('prod');
+    expect(objects.filter((o) => o.metadata.namespace !== undefined)).toEqual([]);
+    expect(objects.filter((o) => o.kind === 'Namespace')).toEqual([]);
+    const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
+    expect(policies.map((p) => p.metadata.name)).toEqual([DEPLOYMENT_NAME]);
+    expect(policies[0]!.spec.podSelector.matchLabels).toEqual(find(objects, 'Deployment').spec.selector.matchLabels);
+    expect(checkManifests(objects, { environment: 'prod' })).toEqual([]);
+  });
+
+  it('with a namespace of its own emits it first, restricted by Pod Security, puts everything in it and denies by default', () => {
+    const objects = synth('prod', { namespace: 'boltlink' });
+    const [first, ...rest] = objects;
+    expect(first).toMatchObject({ kind: 'Namespace', metadata: { name: 'boltlink' } });
+    expect(first!.metadata.namespace).toBeUndefined();
+    expect(first!.metadata.labels).toMatchObject({
+      'pod-security.kubernetes.io/enforce': 'restricted',
+      'pod-security.kubernetes.io/warn': 'restricted',
+      'pod-security.kubernetes.io/audit': 'restricted',
+    });
+    expect(rest.filter((o) => o.metadata.namespace !== 'boltlink')).toEqual([]);
+    expect(objects.find((o) => o.metadata.name === DEFAULT_DENY_NAME)?.spec).toEqual({
+      podSelector: {},
+      policyTypes: ['Ingress', 'Egress'],
+    });
+    expect(checkManifests(objects, { environment: 'prod' })).toEqual([]);
+    expect(validateSchema(objects)).toEqual([]);
+  });
+});
+
 describe('the rule suite', () => {
   const clean = () => JSON.parse(JSON.stringify(synth('prod'))) as any[];
+  const cleanOwnNamespace = () => JSON.parse(JSON.stringify(synth('prod', { namespace: 'boltlink' }))) as any[];
+  const policy = (o: any[], name: string) => o.find((x) => x.kind === 'NetworkPolicy' && x.metadata.name === name);
   const deployment = (o: any[]) => o.find((x) => x.kind === 'Deployment');
   const mutations: [string, (o: any[]) => void][] = [
     ['container-resources', (o) => delete container(o).resources.limits.cpu],
@@ -212,17 +246,40 @@ describe('the rule suite', () => {
         ),
     ],
     [
-      'network-default-deny',
-      (o) => (o.find((x) => x.kind === 'NetworkPolicy' && x.metadata.name === 'default-deny').spec.egress = [{}]),
+      'network-policies-stay-in-release',
+      (o) => o.push({ ...policy(o, DEPLOYMENT_NAME), metadata: { name: 'deny-all' }, spec: { podSelector: {} } }),
+    ],
+    [
+      'network-policies-stay-in-release',
+      (o) => delete policy(o, DEPLOYMENT_NAME).spec.podSelector.matchLabels['app.kubernetes.io/instance'],
     ],
     ['rolling-update-safe', (o) => (deployment(o).spec.strategy.rollingUpdate.maxUnavailable = 1)],
     ['recommended-labels', (o) => delete deployment(o).metadata.labels['app.kubernetes.io/version']],
     ['deployment-present', (o) => o.push(deployment(o))],
   ];
 
+  /** Mutations of a release that owns its namespace (the default-deny belongs there only). */
+  const ownNamespaceMutations: [string, (o: any[]) => void][] = [
+    ['network-default-deny', (o) => (policy(o, DEFAULT_DENY_NAME).spec.egress = [{}])],
+    ['network-default-deny', (o) => o.splice(o.indexOf(policy(o, DEFAULT_DENY_NAME)), 1)],
+    ['network-policies-stay-in-release', (o) => (policy(o, DEFAULT_DENY_NAME).metadata.namespace = 'shared')],
+  ];
+
   it('covers every rule with at least one breaking mutation', () => {
-    expect(new Set(mutations.map(([r]) => r))).toEqual(new Set(Object.keys(RULES)));
+    expect(new Set([...mutations, ...ownNamespaceMutations].map(([r]) => r))).toEqual(new Set(Object.keys(RULES)));
   });
+
+  it.each(ownNamespaceMutations.map(([rule, mutate], i) => [`${rule} #${i}`, rule, mutate] as const))(
+    '%s catches its mutation of a release with a namespace of its own',
+    (_n, rule, mutate) => {
+      const o = cleanOwnNamespace();
+      expect(checkManifests(o, { environment: 'prod' })).toEqual([]);
+      mutate(o);
+      expect(checkManifests(o, { environment: 'prod' }).filter((v) => v.startsWith(`${rule}:`)).length).toBeGreaterThan(
+        0,
+      );
+    },
+  );
 
   it.each(mutations.map(([rule, mutate], i) => [`${rule} #${i}`, rule, mutate] as const))(
     '%s catches its mutation',
@@ -247,7 +304,6 @@ describe('charts-out/', () => {
         'ConfigMap',
         'Deployment',
         'HorizontalPodAutoscaler',
-        'NetworkPolicy',
         'NetworkPolicy',
         'PodDisruptionBudget',
         'Service',
@@ -320,12 +376,12 @@ describe('the image and the manifest agree on the worker count', () => {
     const manifest = envValue(container(readManifests(CHARTS_OUT)[0]!.objects), 'PM2_INSTANCES').value;
     expect(workers).toBe(manifest);
     expect(Number(workers)).toBe(sizingFor('prod').pm2Instances);
-    const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
-    expect(dockerfile).toMatch(/^ARG WORKERS$/m);
-    expect(dockerfile).toMatch(/PM2_INSTANCES=\$\{WORKERS\}/);
-    expect(dockerfile).toMatch(/boltlink\.workers="\$\{WORKERS\}"/);
-    expect(readFileSync(path.join(ROOT, 'service/ecosystem.config.js'), 'utf8')).toMatch(
-      /instances: requireInstances\(process\.env\.PM2_INSTANCES\)/,
+    // The ecosystem file PM2 loads in the image starts what the image bakes (PM2_INSTANCES=WORKERS).
+    const ecosystem = execFileSync(
+      process.execPath,
+      ['-p', `JSON.stringify(require('./service/ecosystem.config.js').apps[0].instances)`],
+      { cwd: ROOT, encoding: 'utf8', env: { ...process.env, BOLTLINK_SIZING: 'prod', PM2_INSTANCES: workers } },
     );
+    expect(ecosystem.trim()).toBe(workers);
   });
 });

@@ -1,7 +1,6 @@
 import {
   deriveSizing,
   ENVIRONMENTS,
-  GRACE_MARGIN_SECONDS,
   SIZINGS,
   SizingError,
   sizingFor,
@@ -62,22 +61,25 @@ describe('the declared environments', () => {
   });
 
   it('derives the prod numbers the manifests and image use', () => {
-    const s = sizingFor('prod');
-    const d = SIZINGS.prod;
-    expect(s).toMatchObject({
-      pm2Instances: d.workersPerPod,
-      heapMiBPerWorker: Math.floor(d.memoryMiBPerWorker * d.heapFraction),
-      memoryLimitMiB: d.workersPerPod * d.memoryMiBPerWorker + d.pm2DaemonMiB,
-      terminationGracePeriodSeconds: d.preStopDelaySeconds + Math.ceil(d.killTimeoutMs / 1000) + GRACE_MARGIN_SECONDS,
-      dbPoolPerWorker: Math.floor(
-        (d.dbMaxConnections - d.dbReservedConnections) / ((d.maxReplicas + d.maxSurgePods) * d.workersPerPod),
-      ),
+    // Literal numbers, worked out by hand from the prod declaration (4 workers × 512 MiB, heap 0.6,
+    // 400 connections − 20 reserved over (12 replicas + 2 surge) × 4 workers): a changed formula fails here.
+    expect(sizingFor('prod')).toMatchObject({
+      pm2Instances: 4,
+      heapMiBPerWorker: 307,
+      maxMemoryRestartMiB: 460,
+      memoryLimitMiB: 2176,
+      memoryRequestMiB: 2176,
+      cpuLimitMilli: 4000,
+      shutdownTimeoutMs: 9000,
+      terminationGracePeriodSeconds: 25,
+      dbPoolPerWorker: 6,
+      dbConnectionsAtPeak: 336,
     });
   });
 
   it('refuses an unknown environment, naming the known ones', () => {
     expect(() => sizingFor('qa')).toThrow(
-      "invalid sizing for 'qa': unknown environment; known: local, bench, staging, prod",
+      "invalid sizing for 'qa': unknown environment; known: local, bench, staging, cluster-test, prod",
     );
     expect(() => sizingFor('__proto__')).toThrow(SizingError);
   });

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Testing } from 'cdk8s';
 import { parseAllDocuments } from 'yaml';
-import { BoltLinkChart } from '../chart';
+import { BoltLinkChart, type BoltLinkChartProps } from '../chart';
 import type { K8sObject } from '../rules';
 import type { EnvironmentName } from '../sizing';
 
@@ -12,12 +12,13 @@ export const ROOT = path.resolve(__dirname, '../..');
 export const CHARTS_OUT = path.join(ROOT, 'charts-out');
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON */
-export function synth(environment: EnvironmentName, image = 'boltlink-backend:v9.9.9'): K8sObject[] {
+export function synth(environment: EnvironmentName, props: Partial<BoltLinkChartProps> = {}): K8sObject[] {
   const chart = new BoltLinkChart(Testing.app(), 'test', {
     environment,
-    image,
+    image: 'boltlink-backend:v9.9.9',
     publicBaseUrl: 'https://sho.rt',
     allowedOrigins: ['https://app.sho.rt'],
+    ...props,
   });
   return Testing.synth(chart) as K8sObject[];
 }
