@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseEnv } from 'node:util';
+import { parseArgs, parseEnv } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { ConfigError, loadConfig } from '../service/src/config';
 import { pssViolations } from './pod-security';
@@ -13,7 +13,7 @@ import { ENVIRONMENTS, SizingError, sizingFor, type Sizing } from './sizing';
  * `make preflight ENV=prod [URL=https://…] [ENV_FILE=secrets.env]`: walks the
  * operations guide's production checklist against one environment and prints
  * PASS, FAIL or SKIP per item (SKIP: the item needs an input that was not
- * given). Exit status 1 when any item fails.
+ * given). Exit status 1 when any item fails; an unknown flag is an error (2).
  *
  *   --env NAME        sizing environment (default prod)
  *   --out DIR         the manifests to check (default charts-out/, or charts-out.NAME/)
@@ -23,9 +23,9 @@ import { ENVIRONMENTS, SizingError, sizingFor, type Sizing } from './sizing';
  *   --results DIR     where make bench / npm run loadtest write (default loadtest/results)
  */
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON */
+/* eslint-disable @typescript-eslint/no-explicit-any -- manifests and result files are plain JSON */
 type Status = 'PASS' | 'FAIL' | 'SKIP';
-interface Item {
+export interface Item {
   readonly name: string;
   readonly status: Status;
   readonly detail: string;
@@ -34,10 +34,59 @@ interface Item {
 const ROOT = path.resolve(__dirname, '..');
 /** How long `--url` checks wait for /health and /ready. */
 const PROBE_TIMEOUT_MS = 5_000;
+/** Hosts reserved for examples (RFC 2606): a release still carrying one was never given its real origin. */
+const PLACEHOLDER_HOST = /(^|\.)(example(\.com|\.net|\.org)?|test|invalid|localhost)$/i;
 
-function option(argv: readonly string[], name: string): string | undefined {
-  const at = argv.indexOf(name);
-  return at >= 0 ? argv[at + 1] : undefined;
+/** What every check may read: resolved once, before the first check runs. */
+interface Context {
+  readonly environment: string;
+  readonly sizing: Sizing;
+  readonly out: string;
+  readonly results: string;
+  readonly url: string | undefined;
+  readonly envFile: string | undefined;
+  /** The PM2 app as PM2 loads it for this environment (evaluated in a child process), or why it could not be. */
+  readonly ecosystem: any;
+  /** The synthesized objects in `out` (empty when it does not exist). */
+  readonly objects: readonly K8sObject[];
+  readonly deployment: any;
+  readonly container: any;
+  readonly configMap: any;
+}
+
+interface Check {
+  readonly name: string;
+  /** Checks that read the manifests run only when `out` exists. */
+  readonly needs?: 'manifests';
+  readonly run: (c: Context) => Item | Promise<Item>;
+}
+
+const item = (name: string, ok: boolean, pass: string, fail: string): Item => ({
+  name,
+  status: ok ? 'PASS' : 'FAIL',
+  detail: ok ? pass : fail,
+});
+const skip = (name: string, detail: string): Item => ({ name, status: 'SKIP', detail });
+
+/** PM2 reads the CommonJS ecosystem file with its environment set; so does this, in a child, leaving ours alone. */
+function loadEcosystem(environment: string, s: Sizing): any {
+  const r = spawnSync(
+    process.execPath,
+    ['-p', `JSON.stringify(require(${JSON.stringify(path.join(ROOT, 'service/ecosystem.config.js'))}).apps[0])`],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, BOLTLINK_SIZING: environment, PM2_INSTANCES: String(s.pm2Instances) },
+    },
+  );
+  if (r.status !== 0)
+    return {
+      error:
+        r.stderr
+          .trim()
+          .split('\n')
+          .find((l) => /Error/.test(l)) ?? r.stderr.trim(),
+    };
+  return JSON.parse(r.stdout);
 }
 
 function readObjects(dir: string): K8sObject[] {
@@ -46,133 +95,104 @@ function readObjects(dir: string): K8sObject[] {
     .flatMap((f) => parseAllDocuments(readFileSync(path.join(dir, f), 'utf8')).map((d) => d.toJSON() as K8sObject));
 }
 
-const item = (name: string, ok: boolean, pass: string, fail: string): Item => ({
-  name,
-  status: ok ? 'PASS' : 'FAIL',
-  detail: ok ? pass : fail,
-});
-
-/** Runs an item's check; an exception fails the item with its message instead of stopping the walk. */
-function attempt(name: string, check: () => Item): Item {
-  try {
-    return check();
-  } catch (err) {
-    return { name, status: 'FAIL', detail: (err as Error).message.split('\n')[0]! };
-  }
-}
-
-function loadEcosystem(environment: string, s: Sizing): any {
-  const file = path.join(ROOT, 'service/ecosystem.config.js');
-  const saved = { BOLTLINK_SIZING: process.env.BOLTLINK_SIZING, PM2_INSTANCES: process.env.PM2_INSTANCES };
-  process.env.BOLTLINK_SIZING = environment;
-  process.env.PM2_INSTANCES = String(s.pm2Instances);
-  try {
-    delete require.cache[require.resolve(file)];
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- PM2 reads this CommonJS file the same way, env first
-    return require(file).apps[0];
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
-
-function manifestsCurrent(environment: string, out: string): Item {
+function manifestsCurrent(c: Context): Item {
+  const name = 'manifests current';
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'preflight-'));
   try {
     const r = spawnSync('npx', ['--no-install', 'cdk8s', 'synth', '--no-check-upgrade', '--output', tmp], {
       cwd: ROOT,
       encoding: 'utf8',
-      env: { ...process.env, BOLTLINK_ENV: environment },
+      env: { ...process.env, BOLTLINK_ENV: c.environment },
     });
-    if (r.status !== 0) return item('manifests current', false, '', `synth failed: ${r.stderr.trim().split('\n')[0]}`);
+    if (r.status !== 0) return item(name, false, '', `synth failed: ${r.stderr.trim().split('\n')[0]}`);
     const fresh = readdirSync(tmp).sort();
     const stale = fresh.filter(
       (f) =>
-        !existsSync(path.join(out, f)) ||
-        readFileSync(path.join(out, f), 'utf8') !== readFileSync(path.join(tmp, f), 'utf8'),
+        !existsSync(path.join(c.out, f)) ||
+        readFileSync(path.join(c.out, f), 'utf8') !== readFileSync(path.join(tmp, f), 'utf8'),
     );
-    const extra = readdirSync(out).filter((f) => !fresh.includes(f));
+    const extra = readdirSync(c.out).filter((f) => !fresh.includes(f) && f.endsWith('.yaml'));
     return item(
-      'manifests current',
+      name,
       stale.length === 0 && extra.length === 0,
-      `${out} equals a fresh synth (${fresh.join(', ')})`,
-      `${out} differs from a fresh synth: ${[...stale, ...extra].join(', ')}; run make synth ENV=${environment}`,
+      `${c.out} equals a fresh synth (${fresh.join(', ')})`,
+      `${c.out} differs from a fresh synth: ${[...stale, ...extra].join(', ')}; run make synth ENV=${c.environment}`,
     );
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-async function health(url: string | undefined): Promise<Item[]> {
-  if (!url) return [{ name: 'health checks passing', status: 'SKIP', detail: 'no --url given' }];
-  const get = async (p: string) => {
-    try {
-      const res = await fetch(new URL(p, url), { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
-      return `${res.status} ${(await res.text()).slice(0, 200)}`;
-    } catch (err) {
-      return `unreachable (${(err as Error).message})`;
-    }
-  };
-  const [h, r] = [await get('/health'), await get('/ready')];
-  return [
-    item('health checks passing', h.startsWith('200 '), `GET /health → ${h}`, `GET /health → ${h}`),
-    item('ready for traffic', r.startsWith('200 '), `GET /ready → ${r}`, `GET /ready → ${r}`),
-  ];
+async function probe(url: string, p: string): Promise<string> {
+  try {
+    const res = await fetch(new URL(p, url), { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    return `${res.status} ${(await res.text()).slice(0, 200)}`;
+  } catch (err) {
+    return `unreachable (${(err as Error).message})`;
+  }
 }
 
-export async function preflight(argv: readonly string[]): Promise<Item[]> {
-  const environment = option(argv, '--env') ?? 'prod';
-  if (!(ENVIRONMENTS as string[]).includes(environment)) {
-    return [
-      { name: 'environment', status: 'FAIL', detail: `'${environment}' is not one of ${ENVIRONMENTS.join(', ')}` },
-    ];
-  }
-  const out = path.resolve(
-    option(argv, '--out') ?? path.join(ROOT, environment === 'prod' ? 'charts-out' : `charts-out.${environment}`),
-  );
-  const results = path.resolve(option(argv, '--results') ?? path.join(ROOT, 'loadtest/results'));
-  const items: Item[] = [];
-
-  let s: Sizing;
-  try {
-    s = sizingFor(environment);
-    items.push({
-      name: 'sizing valid',
-      status: 'PASS',
-      detail: `${s.pm2Instances} workers, ${s.memoryLimitMiB} MiB per pod`,
-    });
-  } catch (err) {
-    const detail = err instanceof SizingError ? err.message : String(err);
-    return [{ name: 'sizing valid', status: 'FAIL', detail }];
-  }
-
-  const built = ['dist/service/src/main.js', 'dist/infra/sizing.js'].map((f) => path.join(ROOT, f));
-  items.push(
-    item(
-      'build (npm run build)',
-      built.every((f) => existsSync(f)) &&
-        statSync(built[1]!).mtimeMs >= statSync(path.join(ROOT, 'infra/sizing.ts')).mtimeMs,
-      'dist/ holds the service and a sizing no older than infra/sizing.ts',
-      'dist/ is missing or older than infra/sizing.ts: run npm run build',
-    ),
-  );
-
-  items.push(
-    attempt('PM2 ecosystem reviewed', () => {
-      const app = loadEcosystem(environment, s);
+/** The newest measurement in `results`: a make bench run with measured cases, or an npm run loadtest run. */
+function latestLoadTest(results: string): Item {
+  const name = 'load test run';
+  const runs = existsSync(results)
+    ? readdirSync(results)
+        .filter((f) => /^(bench-latest|load-.*)\.json$/.test(f))
+        .map((f) => ({ file: path.join(results, f), at: statSync(path.join(results, f)).mtimeMs }))
+        .sort((a, b) => b.at - a.at)
+    : [];
+  const how = 'run make bench, or npm run loadtest against the deployment';
+  for (const run of runs) {
+    let r: any;
+    try {
+      r = JSON.parse(readFileSync(run.file, 'utf8'));
+    } catch {
+      continue;
+    }
+    const when = new Date(run.at).toISOString();
+    if (path.basename(run.file) === 'bench-latest.json') {
+      const measured = Object.values(r?.results ?? {}).filter((c: any) => c?.requests?.total > 0).length;
+      if (measured > 0) return item(name, true, `${run.file}: ${measured} cases measured, ${when}`, '');
+    } else if (r?.requests?.total > 0) {
       return item(
-        'PM2 ecosystem reviewed',
-        app.exec_mode === 'cluster' && app.instances === s.pm2Instances && app.instances !== 'max',
-        `cluster mode, ${app.instances} instances from the sizing (never 'max')`,
-        `exec_mode ${app.exec_mode}, instances ${app.instances}; the sizing says ${s.pm2Instances}`,
+        name,
+        r.verdict?.passed === true,
+        `${run.file}: ${r.requests.total} requests, thresholds met, ${when}`,
+        `${run.file}: ${r.requests.total} requests, thresholds missed (error rate ${r.verdict?.errorRate}, p95 ${r.latencyMs?.p95} ms)`,
       );
-    }),
-  );
-  items.push(
-    attempt('heap and memory restart consistent with the sizing', () => {
-      const app = loadEcosystem(environment, s);
+    }
+  }
+  return item(name, false, '', `no measured load test in ${results}: ${how}`);
+}
+
+/** The guide's production checklist, in order. */
+const CHECKS: readonly Check[] = [
+  {
+    name: 'build (npm run build)',
+    run: () => {
+      const built = ['dist/service/src/main.js', 'dist/infra/sizing.js'].map((f) => path.join(ROOT, f));
+      return item(
+        'build (npm run build)',
+        built.every((f) => existsSync(f)) &&
+          statSync(built[1]!).mtimeMs >= statSync(path.join(ROOT, 'infra/sizing.ts')).mtimeMs,
+        'dist/ holds the service and a sizing no older than infra/sizing.ts',
+        'dist/ is missing or older than infra/sizing.ts: run npm run build',
+      );
+    },
+  },
+  {
+    name: 'PM2 ecosystem reviewed',
+    run: ({ ecosystem: app, sizing: s }) =>
+      item(
+        'PM2 ecosystem reviewed',
+        !app.error && app.exec_mode === 'cluster' && app.instances === s.pm2Instances,
+        `cluster mode, ${app.instances} instances from the sizing (never 'max')`,
+        app.error ?? `exec_mode ${app.exec_mode}, instances ${app.instances}; the sizing says ${s.pm2Instances}`,
+      ),
+  },
+  {
+    name: 'heap and memory restart consistent with the sizing',
+    run: ({ ecosystem: app, sizing: s }) => {
       const heap = Number(/--max-old-space-size=(\d+)/.exec((app.node_args ?? []).join(' '))?.[1]);
       const restart = Number(/^(\d+)M$/.exec(app.max_memory_restart ?? '')?.[1]);
       const perWorker = s.memoryMiBPerWorker;
@@ -182,25 +202,13 @@ export async function preflight(argv: readonly string[]): Promise<Item[]> {
         `heap ${heap} MiB < restart ${restart} MiB <= ${perWorker} MiB per worker of the ${s.memoryLimitMiB} MiB limit`,
         `heap ${heap} MiB, restart ${restart} MiB, ${perWorker} MiB per worker; the sizing says heap ${s.heapMiBPerWorker}, restart ${s.maxMemoryRestartMiB}`,
       );
-    }),
-  );
-
-  if (!existsSync(out)) {
-    items.push({
-      name: 'manifests present',
-      status: 'FAIL',
-      detail: `${out} does not exist: run make synth ENV=${environment}`,
-    });
-    items.push(...(await health(option(argv, '--url'))));
-    return items;
-  }
-  const objects = readObjects(out);
-  const deployment: any = objects.find((o) => o.kind === 'Deployment');
-  const configMap: any = objects.find((o) => o.kind === 'ConfigMap');
-  const c = deployment?.spec?.template?.spec?.containers?.[0];
-  items.push(manifestsCurrent(environment, out));
-  items.push(
-    attempt('workers match the pod CPU', () => {
+    },
+  },
+  { name: 'manifests current', needs: 'manifests', run: manifestsCurrent },
+  {
+    name: 'workers match the pod CPU',
+    needs: 'manifests',
+    run: ({ container: c, sizing: s }) => {
       const workers = Number(c.env.find((e: any) => e.name === 'PM2_INSTANCES')?.value);
       const limit = c.resources.limits.cpu as string;
       const cores = limit.endsWith('m') ? Number(limit.slice(0, -1)) / 1000 : Number(limit);
@@ -210,31 +218,46 @@ export async function preflight(argv: readonly string[]): Promise<Item[]> {
         `${workers} workers for a ${limit} CPU limit`,
         `${workers} workers, CPU limit ${limit}; the sizing says ${s.pm2Instances} workers, ${s.cpuLimitMilli}m`,
       );
-    }),
-  );
-  items.push(
-    attempt('NODE_ENV=production', () =>
+    },
+  },
+  {
+    name: 'NODE_ENV=production',
+    needs: 'manifests',
+    run: ({ configMap }) =>
       item(
         'NODE_ENV=production',
         configMap.data.NODE_ENV === 'production',
         'in the ConfigMap',
         `ConfigMap NODE_ENV is ${configMap.data.NODE_ENV}`,
       ),
-    ),
-  );
-  items.push(
-    attempt('ALLOWED_ORIGINS set for CORS', () => {
-      const origins = String(configMap.data.ALLOWED_ORIGINS ?? '');
+  },
+  {
+    name: 'public URL and CORS origins are real',
+    needs: 'manifests',
+    run: ({ configMap }) => {
+      const origins = String(configMap.data.ALLOWED_ORIGINS ?? '')
+        .split(',')
+        .filter(Boolean);
+      const base = String(configMap.data.PUBLIC_BASE_URL ?? '');
+      const host = (u: string) => URL.parse(u)?.hostname ?? u;
+      const placeholders = [base, ...origins].filter((u) => PLACEHOLDER_HOST.test(host(u)));
+      const problems = [
+        ...(origins.length === 0 ? ['ALLOWED_ORIGINS is empty'] : []),
+        ...(origins.includes('*') ? [`ALLOWED_ORIGINS '*' is refused in production`] : []),
+        ...placeholders.map((u) => `${u} is a placeholder`),
+      ];
       return item(
-        'ALLOWED_ORIGINS set for CORS',
-        origins.length > 0 && !origins.split(',').includes('*'),
-        origins,
-        origins ? `'*' is refused in production` : 'empty: set BOLTLINK_ALLOWED_ORIGINS and run make synth',
+        'public URL and CORS origins are real',
+        problems.length === 0,
+        `PUBLIC_BASE_URL ${base}, ALLOWED_ORIGINS ${origins.join(',')}`,
+        `${problems.join('; ')}: set BOLTLINK_PUBLIC_BASE_URL and BOLTLINK_ALLOWED_ORIGINS, then make synth`,
       );
-    }),
-  );
-  items.push(
-    attempt('logs and PM2 state writable', () => {
+    },
+  },
+  {
+    name: 'logs and PM2 state writable',
+    needs: 'manifests',
+    run: ({ configMap, container: c }) => {
       const home = configMap.data.PM2_HOME as string;
       const mounts = (c.volumeMounts ?? []).map((m: any) => m.mountPath as string);
       const under = mounts.find((m: string) => home === m || home.startsWith(`${m}/`));
@@ -244,16 +267,20 @@ export async function preflight(argv: readonly string[]): Promise<Item[]> {
         `PM2_HOME ${home} is on the writable volume at ${under}; logs go to stdout`,
         `PM2_HOME ${home} is on the read-only root filesystem`,
       );
-    }),
-  );
-  items.push(
-    attempt('cluster rules and restricted Pod Security', () => {
+    },
+  },
+  {
+    name: 'cluster rules and restricted Pod Security',
+    needs: 'manifests',
+    run: ({ objects, environment, deployment }) => {
       const v = [...checkManifests(objects, { environment }), ...pssViolations(deployment.spec.template)];
       return item('cluster rules and restricted Pod Security', v.length === 0, 'no violation', v.join('; '));
-    }),
-  );
-  items.push(
-    attempt('monitoring configured', () => {
+    },
+  },
+  {
+    name: 'monitoring configured',
+    needs: 'manifests',
+    run: ({ deployment, container: c }) => {
       const a = deployment.spec.template.metadata.annotations ?? {};
       return item(
         'monitoring configured',
@@ -262,68 +289,137 @@ export async function preflight(argv: readonly string[]): Promise<Item[]> {
         `Prometheus scrapes :${a['prometheus.io/port']}${a['prometheus.io/path']}`,
         'no Prometheus scrape annotations on a container port',
       );
-    }),
-  );
-
-  const secretsFile = option(argv, '--env-file');
-  if (!secretsFile) {
-    items.push({
-      name: 'config present and valid',
-      status: 'SKIP',
-      detail: 'no --env-file with the Secrets’ values given',
-    });
-  } else {
-    items.push(
-      attempt('config present and valid', () => {
-        const literal = Object.fromEntries(
-          (c.env ?? []).filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]),
-        );
-        const env = { ...configMap.data, ...literal, ...parseEnv(readFileSync(secretsFile, 'utf8')) };
-        try {
-          loadConfig(env);
-          return item('config present and valid', true, 'ConfigMap + Secrets parse with the service’s config', '');
-        } catch (err) {
-          if (err instanceof ConfigError) return item('config present and valid', false, '', err.problems.join('; '));
-          throw err;
-        }
-      }),
-    );
-  }
-
-  items.push(...(await health(option(argv, '--url'))));
-
-  const bench = path.join(results, 'bench-latest.json');
-  items.push(
-    existsSync(bench)
-      ? { name: 'load test run', status: 'PASS', detail: `${bench} from ${statSync(bench).mtime.toISOString()}` }
-      : {
-          name: 'load test run',
-          status: 'FAIL',
-          detail: `no ${bench}: run make bench (or npm run loadtest against the cluster)`,
-        },
-  );
-
-  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  for (const [name, heading] of [
-    ['backup plan for database/Redis failure', '## Failure modes'],
-    ['rollback procedure documented', '### Rollback'],
-  ] as const) {
-    items.push(
+    },
+  },
+  {
+    name: 'config present and valid',
+    needs: 'manifests',
+    run: ({ envFile, container: c, configMap }) => {
+      const name = 'config present and valid';
+      if (!envFile) return skip(name, 'no --env-file with the Secrets’ values given');
+      const literal = Object.fromEntries(
+        (c.env ?? []).filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]),
+      );
+      try {
+        loadConfig({ ...configMap.data, ...literal, ...parseEnv(readFileSync(envFile, 'utf8')) });
+        return item(name, true, 'ConfigMap + Secrets parse with the service’s config', '');
+      } catch (err) {
+        if (err instanceof ConfigError) return item(name, false, '', err.problems.join('; '));
+        throw err;
+      }
+    },
+  },
+  {
+    name: 'health checks passing',
+    run: async ({ url }) => {
+      if (!url) return skip('health checks passing', 'no --url given');
+      const h = await probe(url, '/health');
+      return item('health checks passing', h.startsWith('200 '), `GET /health → ${h}`, `GET /health → ${h}`);
+    },
+  },
+  {
+    name: 'ready for traffic',
+    run: async ({ url }) => {
+      if (!url) return skip('ready for traffic', 'no --url given');
+      const r = await probe(url, '/ready');
+      return item('ready for traffic', r.startsWith('200 '), `GET /ready → ${r}`, `GET /ready → ${r}`);
+    },
+  },
+  { name: 'load test run', run: ({ results }) => latestLoadTest(results) },
+  ...(
+    [
+      ['backup plan for database/Redis failure', '## Failure modes'],
+      ['rollback procedure documented', '### Rollback'],
+    ] as const
+  ).map(([name, heading]): Check => ({
+    name,
+    run: () =>
       item(
         name,
-        readme.includes(heading),
+        readFileSync(path.join(ROOT, 'README.md'), 'utf8').includes(heading),
         `README.md: ${heading.replace(/^#+ /, '')}`,
         `README.md has no '${heading}'`,
       ),
-    );
+  })),
+];
+
+const OPTIONS = {
+  env: { type: 'string', default: 'prod' },
+  out: { type: 'string' },
+  url: { type: 'string' },
+  'env-file': { type: 'string' },
+  results: { type: 'string', default: path.join(ROOT, 'loadtest/results') },
+} as const;
+
+/** Runs every check in order; an exception fails its item with the message instead of stopping the walk. */
+export async function preflight(argv: readonly string[]): Promise<Item[]> {
+  const { values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false });
+  const environment = values.env;
+  if (!(ENVIRONMENTS as string[]).includes(environment)) {
+    return [
+      { name: 'environment', status: 'FAIL', detail: `'${environment}' is not one of ${ENVIRONMENTS.join(', ')}` },
+    ];
+  }
+  let sizing: Sizing;
+  try {
+    sizing = sizingFor(environment);
+  } catch (err) {
+    return [{ name: 'sizing valid', status: 'FAIL', detail: err instanceof SizingError ? err.message : String(err) }];
+  }
+  const out = path.resolve(
+    values.out ?? path.join(ROOT, environment === 'prod' ? 'charts-out' : `charts-out.${environment}`),
+  );
+  const objects = existsSync(out) ? readObjects(out) : [];
+  const deployment: any = objects.find((o) => o.kind === 'Deployment');
+  const context: Context = {
+    environment,
+    sizing,
+    out,
+    results: path.resolve(values.results),
+    url: values.url,
+    envFile: values['env-file'],
+    ecosystem: loadEcosystem(environment, sizing),
+    objects,
+    deployment,
+    container: deployment?.spec?.template?.spec?.containers?.[0],
+    configMap: objects.find((o) => o.kind === 'ConfigMap'),
+  };
+  const items: Item[] = [
+    {
+      name: 'sizing valid',
+      status: 'PASS',
+      detail: `${sizing.pm2Instances} workers, ${sizing.memoryLimitMiB} MiB per pod`,
+    },
+  ];
+  for (const check of CHECKS) {
+    if (check.needs === 'manifests' && !existsSync(out)) {
+      if (!items.some((i) => i.name === 'manifests present')) {
+        items.push(item('manifests present', false, '', `${out} does not exist: run make synth ENV=${environment}`));
+      }
+      continue;
+    }
+    try {
+      items.push(await check.run(context));
+    } catch (err) {
+      items.push({ name: check.name, status: 'FAIL', detail: (err as Error).message.split('\n')[0]! });
+    }
   }
   return items;
 }
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  let environment: string;
+  try {
+    environment = parseArgs({ args: argv, options: OPTIONS, strict: true }).values.env;
+  } catch (err) {
+    // An unknown or mistyped flag, or a flag without its value.
+    process.stderr.write(`preflight: ${(err as Error).message}\n`);
+    process.exitCode = 2;
+    return;
+  }
   const items = await preflight(argv);
-  process.stdout.write(`preflight (${option(argv, '--env') ?? 'prod'})\n`);
+  process.stdout.write(`preflight (${environment})\n`);
   for (const i of items) process.stdout.write(`  ${i.status}  ${i.name}: ${i.detail}\n`);
   const count = (st: Status) => items.filter((i) => i.status === st).length;
   process.stdout.write(`${count('PASS')} passed, ${count('FAIL')} failed, ${count('SKIP')} skipped\n`);
