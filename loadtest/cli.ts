@@ -10,10 +10,12 @@ import { scenario } from './scenario';
  * Seeds links, runs the scenario mix (loadtest/scenario.json) with keep-alive
  * connections, prints the summary, and writes JSON and an HTML report to
  * loadtest/results/. Bounded by --duration and --max-requests. The token comes
- * from --token or API_TOKEN. Exits 1 when the scenario's thresholds are missed.
+ * from --token or API_TOKENS (the service's own variable; the first token is
+ * used). Exits 1 when the scenario's thresholds are missed, 2 when it cannot run.
  */
 async function main(): Promise<number> {
   const { values } = parseArgs({
+    strict: true,
     options: {
       url: { type: 'string', default: 'http://127.0.0.1:5000' },
       connections: { type: 'string', default: '100' },
@@ -23,8 +25,8 @@ async function main(): Promise<number> {
       out: { type: 'string', default: path.join(__dirname, 'results') },
     },
   });
-  const token = values.token ?? process.env.API_TOKEN;
-  if (!token) throw new Error('pass --token or set API_TOKEN (a token the service accepts)');
+  const token = values.token ?? process.env.API_TOKENS?.split(',')[0]?.trim();
+  if (!token) throw new Error('pass --token or set API_TOKENS (the tokens the service accepts; the first is used)');
   const result = await runMix({
     title: 'BoltLink load test',
     url: values.url!.replace(/\/+$/, ''),
@@ -40,7 +42,7 @@ async function main(): Promise<number> {
     `${stem}.json`,
     `${JSON.stringify({ ...result, thresholds: scenario.thresholds, verdict }, null, 2)}\n`,
   );
-  writeFileSync(`${stem}.html`, html(result));
+  writeFileSync(`${stem}.html`, html(result, { thresholds: scenario.thresholds, ...verdict }));
   process.stdout.write(summary(result));
   process.stdout.write(
     `  thresholds    error rate ${(verdict.errorRate * 100).toFixed(3)}% (max ${scenario.thresholds.maxErrorRate * 100}%), p95 ${result.latencyMs.p95} ms (max ${scenario.thresholds.p95Ms} ms): ${verdict.passed ? 'PASS' : 'FAIL'}\n`,

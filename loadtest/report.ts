@@ -49,8 +49,18 @@ function bars(title: string, data: readonly (readonly [string, number])[], unit:
 ${rects}</svg></figure>`;
 }
 
-/** A self-contained HTML report: summary table, latency histogram, throughput over time. */
-export function html(r: LoadResult): string {
+/** What the run was held to, and whether it met it (meetsThresholds). */
+export interface Verdict {
+  readonly thresholds: { readonly maxErrorRate: number; readonly p95Ms: number };
+  readonly passed: boolean;
+  readonly errorRate: number;
+}
+
+/** A self-contained HTML report: verdict, summary table, latency histogram, throughput over time. */
+export function html(r: LoadResult, v?: Verdict): string {
+  const verdict = v
+    ? `<p class="verdict ${v.passed ? 'pass' : 'fail'}"><strong>${v.passed ? 'PASS' : 'FAIL'}</strong>: error rate ${(v.errorRate * 100).toFixed(3)} % (max ${v.thresholds.maxErrorRate * 100} %), p95 ${r.latencyMs.p95} ms (max ${v.thresholds.p95Ms} ms)</p>`
+    : '';
   const rows: [string, string][] = [
     ['requests', `${r.requests.total} (${r.requests.perSecond} req/s)`],
     [
@@ -81,8 +91,9 @@ export function html(r: LoadResult): string {
       ? []
       : r.histogram.slice(firstUsed, lastUsed + 1).map((b) => [`≤${b.upToMs} ms`, b.count] as const);
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(r.title)}</title>
-<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:820px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}figure{margin:1.5rem 0}</style></head>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:820px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}figure{margin:1.5rem 0}.verdict{padding:.5rem .8rem;border-radius:4px}.pass{background:#dff5e1}.fail{background:#fbe0e0}</style></head>
 <body><h1>${esc(r.title)}</h1><p>${esc(r.url)} — ${r.connections} keep-alive connections, ${r.durationSeconds} s, started ${esc(r.startedAt)}</p>
+${verdict}
 <table>${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>
 ${bars('Latency histogram (responses per bucket)', hist, 'responses')}
 ${bars(

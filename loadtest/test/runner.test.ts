@@ -1,4 +1,9 @@
-import { startService, TOKEN, type TestService } from '../../service/test/helpers';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { ROOT, SECOND_TOKEN, startService, TOKEN, type TestService } from '../../service/test/helpers';
 import { html, summary } from '../report';
 import { meetsThresholds, mixRequests, run, runMix, seedLinks } from '../runner';
 import { scenario, schedule } from '../scenario';
@@ -42,11 +47,40 @@ describe('the load runner (npm run loadtest)', () => {
     const text = summary(r);
     expect(text).toMatch(/requests\s+\d+ \(\d+ req\/s\)/);
     expect(text).toMatch(/p95 [\d.]+ ms/);
-    const page = html(r);
+    const page = html(r, { thresholds: scenario.thresholds, ...meetsThresholds(r) });
     expect(page).toContain('<svg');
     expect(page).toContain('Latency histogram');
     expect(page).toContain('Throughput over time');
+    expect(page).toMatch(/<strong>PASS<\/strong>: error rate 0\.000 % \(max 0\.1 %\), p95 [\d.]+ ms \(max 150 ms\)/);
+    // No empty trailing bar: autocannon's tick after the last request is not a second of the run.
+    expect(r.perSecond.at(-1)).toBeGreaterThan(0);
   });
+
+  it('refuses to load a service that rate-limits link creation, naming the setting', async () => {
+    const limited = await startService({ RATE_LIMIT_CREATES: '120' });
+    try {
+      await expect(seedLinks(limited.url, TOKEN, 3)).rejects.toThrow(
+        /rate-limits link creation \(120 per client per window, RATE_LIMIT_CREATES\).*RATE_LIMIT_CREATES=0/,
+      );
+    } finally {
+      await limited.stop();
+    }
+  });
+
+  it('runs as the README documents it: npm run loadtest with the service’s API_TOKENS', async () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'loadtest-'));
+    const { stdout } = await promisify(execFile)(
+      'npm',
+      ['run', '-s', 'loadtest', '--', '--url', svc.url, '--connections', '4', '--duration', '2', '--out', out],
+      { cwd: ROOT, env: { ...process.env, API_TOKENS: `${TOKEN},${SECOND_TOKEN}` } },
+    );
+    expect(stdout).toMatch(/thresholds .*: PASS/);
+    const files = readdirSync(out).sort();
+    expect(files.map((f) => path.extname(f))).toEqual(['.html', '.json']);
+    const saved = JSON.parse(readFileSync(path.join(out, files[1]!), 'utf8'));
+    expect(saved.verdict.passed).toBe(true);
+    expect(saved.requests.total).toBeGreaterThan(100);
+  }, 60_000);
 
   it('stops before loading when it cannot seed links', async () => {
     await expect(
