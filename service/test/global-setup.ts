@@ -1,14 +1,24 @@
 import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { migrate } from '../src/db/migrate';
 import { createScratchDatabase } from './databases';
 
 /**
  * Once per run: create a private database `boltlink_test_<random>` on the
  * PostgreSQL at DATABASE_URL (default the local one), migrate it with the
- * project's own migration command, and compile (the PM2 and shutdown tests run
+ * project's own migration command, and build (the PM2 and shutdown tests run
  * the built service as real processes). Test workers inherit the env set here.
  */
 export default async function globalSetup(): Promise<void> {
+  // Every temporary file of the run (cdk8s test apps, PM2 homes, scratch projects, sockets)
+  // lands in one folder that the global teardown removes, whatever a test did.
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'boltlink-test-'));
+  // Traversable, so a private PostgreSQL running as its own user reaches its data folder inside.
+  chmodSync(tmp, 0o711);
+  process.env.BOLTLINK_TEST_TMPDIR = tmp;
+  process.env.TMPDIR = tmp;
   const admin = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
   process.env.REDIS_URL ??= 'redis://127.0.0.1:6379';
   const db = await createScratchDatabase(admin, 'boltlink_test');
@@ -16,5 +26,6 @@ export default async function globalSetup(): Promise<void> {
   process.env.BOLTLINK_TEST_DB = db.name;
   process.env.DATABASE_URL = db.url;
   await migrate(db.url);
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  // The same build as `npm run build` (migrations copied beside the compiled code, which reads them).
+  execFileSync('npm', ['run', '-s', 'build'], { stdio: 'inherit' });
 }
