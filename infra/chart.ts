@@ -236,6 +236,9 @@ export class BoltLinkChart extends Chart {
         {
           name: CONTAINER_NAME,
           image: r.image,
+          // cdk8s-plus-27 defaults to Always, which asks the registry at every pod start (a registry
+          // outage then blocks scale-ups and restarts). Tags here are pinned and never 'latest'.
+          imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
           // Migrate, then exec pm2-runtime: see service/bin/migrate-then-serve.sh for why not an init container.
           command: [MIGRATE_THEN_SERVE],
           ports: [
