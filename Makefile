@@ -9,7 +9,7 @@ OUT := $(if $(filter prod,$(ENV)),charts-out,charts-out.$(ENV))
 CDK8S := npx --no-install cdk8s
 DOCKER ?= docker
 
-.PHONY: help install build test lint typecheck check reliability preflight audit synth sizing image image-test bench plan loadtest rollout migrate clean
+.PHONY: help install build test lint typecheck check reliability cluster-test preflight audit synth sizing image image-test bench plan loadtest rollout migrate clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ reliability: build ## fault suite under load (Redis killed, PostgreSQL stopped o
 	@summary=$$(mktemp); \
 	RELIABILITY_SUMMARY=$$summary npx --no-install jest -c jest.reliability.config.js; status=$$?; \
 	echo; echo "fault summary:"; sed 's/^/  /' $$summary; rm -f $$summary; exit $$status
+
+cluster-test: build ## upstream Kubernetes built from source, the used-by commands run verbatim against it, torn down (see README)
+	bash infra/cluster/run.sh
 
 preflight: ## the guide's production checklist for ENV, PASS/FAIL/SKIP per item (URL=… checks a live /health, ENV_FILE=… the Secrets' values)
 	@npx --no-install tsx infra/preflight.ts --env $(ENV) $(if $(URL),--url $(URL)) $(if $(ENV_FILE),--env-file $(ENV_FILE))

@@ -98,16 +98,17 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** A private redis-server on a spare port, for tests that stop Redis (never the shared one). */
+/** A private redis-server on a spare port (on `host`), for tests that stop Redis (never the shared one). */
 export async function startPrivateRedis(
   port?: number,
+  host = '127.0.0.1',
 ): Promise<{ port: number; url: string; stop(signal?: NodeJS.Signals): Promise<unknown> }> {
   const p = port ?? (await freePort());
-  const proc = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  await waitFor(async () => {
-    const r = new Redis(p, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  // Protected mode refuses clients from anywhere but loopback when no password is set: off for a pod network.
+  const args = ['--port', String(p), '--bind', host, '--save', '', '--appendonly', 'no', '--protected-mode', 'no'];
+  const proc = spawn('redis-server', args, { stdio: 'ignore' });
+  const ready = waitFor(async () => {
+    const r = new Redis(p, host, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     r.on('error', () => undefined);
     try {
       await r.connect();
@@ -118,7 +119,11 @@ export async function startPrivateRedis(
       r.disconnect();
     }
   }, 5_000);
-  return { port: p, url: `redis://127.0.0.1:${p}`, stop: (signal?: NodeJS.Signals) => stopProcess(proc, signal) };
+  await ready.catch(async (err: unknown) => {
+    await stopProcess(proc);
+    throw err;
+  });
+  return { port: p, url: `redis://${host}:${p}`, stop: (signal?: NodeJS.Signals) => stopProcess(proc, signal) };
 }
 
 export async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {

@@ -116,12 +116,20 @@ function postgresBinDir(): string {
   return path.join(root, versions[0]!, 'bin');
 }
 
+export interface PrivatePostgresOptions {
+  /** The address it listens on. @default '127.0.0.1' */
+  readonly host?: string;
+  /** A network (CIDR) whose clients it trusts besides loopback, e.g. a test cluster's pods. */
+  readonly trust?: string;
+}
+
 /**
  * A private PostgreSQL on a spare port with its own data directory, for
  * tests that stop the database (never the shared one). As root, it runs as
  * the `postgres` user (PostgreSQL refuses root).
  */
-export async function startPrivatePostgres() {
+export async function startPrivatePostgres(options: PrivatePostgresOptions = {}) {
+  const host = options.host ?? '127.0.0.1';
   const bin = postgresBinDir();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'boltlink-pg-'));
   const asRoot = process.getuid?.() === 0;
@@ -131,8 +139,9 @@ export async function startPrivatePostgres() {
   const data = path.join(dir, 'data');
   const [initCmd, initArgs] = as(path.join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
   execFileSync(initCmd, initArgs, { stdio: 'ignore' });
+  if (options.trust) appendFileSync(path.join(data, 'pg_hba.conf'), `host all all ${options.trust} trust\n`);
   const port = await freePort();
-  const url = `postgresql://postgres@127.0.0.1:${port}/postgres`;
+  const url = `postgresql://postgres@${host}:${port}/postgres`;
   let proc: ChildProcess | undefined;
 
   const reachable = async () => {
@@ -155,7 +164,7 @@ export async function startPrivatePostgres() {
       '-p',
       String(port),
       '-c',
-      'listen_addresses=127.0.0.1',
+      `listen_addresses=${host}`,
       '-c',
       `unix_socket_directories=${dir}`,
       '-c',
@@ -194,7 +203,7 @@ export async function startPrivatePostgres() {
   return {
     port,
     url,
-    dbUrl: (db: string) => `postgresql://postgres@127.0.0.1:${port}/${db}`,
+    dbUrl: (db: string) => `postgresql://postgres@${host}:${port}/${db}`,
     start,
     stop,
     /** SIGSTOP: connections stay open and nothing answers, as in a frozen host or a network partition. */

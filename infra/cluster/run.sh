@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# make cluster-test: builds what it needs, starts the test cluster, runs the
+# cluster suite (infra/cluster/test/) against it, and always tears it down.
+# Prints each phase's duration, then one summary line per proof.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+here=infra/cluster
+started=$(date +%s)
+last=$started
+phase() {
+  local now
+  now=$(date +%s)
+  printf '[cluster-test] %-44s %4d s (total %d s)\n' "$1" $((now - last)) $((now - started))
+  last=$now
+}
+
+CLUSTER_BIN=$("$here/build.sh")
+export CLUSTER_BIN
+phase "Kubernetes $(basename "$(dirname "$CLUSTER_BIN")") built from source"
+bash infra/image-test/engine.sh >/dev/null
+make --no-print-directory image ENV=cluster-test TAG=cluster-test-1 >/dev/null
+phase "image boltlink-backend:cluster-test-1 (make image)"
+
+summary=$(mktemp)
+export CLUSTER_SUMMARY=$summary
+teardown() {
+  local status=$?
+  "$here/down.sh" || status=1
+  phase "torn down"
+  rm -f "$summary"
+  exit $status
+}
+trap teardown EXIT
+"$here/down.sh" # what a killed earlier run may have left
+"$here/up.sh" >/dev/null
+phase "cluster up (node Ready)"
+status=0
+npx --no-install jest -c jest.cluster.config.js || status=$?
+phase "cluster suite"
+echo
+echo "cluster-test summary:"
+sed 's/^/  /' "$summary"
+exit $status

@@ -1,0 +1,532 @@
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
+import { DEFAULT_PORT } from '../../../service/src/config';
+import {
+  failures,
+  keepAliveLoad,
+  kinds,
+  request,
+  startPrivatePostgres,
+  type Outcome,
+} from '../../../service/test/faults/fault-helpers';
+import { sqlAt, startPrivateRedis, TOKEN, uniqueSlug } from '../../../service/test/helpers';
+import { CONTAINER_NAME, DEPLOYMENT_NAME } from '../../chart';
+import { RESTRICTED_NAMESPACE_LABELS } from '../../pod-security';
+import { sizingFor } from '../../sizing';
+import { cluster, getJson, isReady, kubeEnv, kubectl, pods, ROOT, sh, until, type Ran } from './kube';
+
+/**
+ * make cluster-test: the product's used-by commands, verbatim, against a real
+ * single-node Kubernetes built from upstream sources (infra/cluster/up.sh
+ * started it; run.sh tears it down). One file, in order: each part builds on
+ * the release the previous one left.
+ */
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes objects are plain JSON */
+const ENV = 'cluster-test';
+const s = sizingFor(ENV);
+const NAMESPACE = 'boltlink';
+const OUT = `charts-out.${ENV}`;
+const SELECTOR = `app.kubernetes.io/name=${DEPLOYMENT_NAME}`;
+const TAGS = { first: 'cluster-test-1', second: 'cluster-test-2', broken: 'cluster-test-broken' } as const;
+const image = (tag: string) => `boltlink-backend:${tag}`;
+/** Load for the rollouts: bounded in connections, requests and time; a failure is any error, timeout or 5xx. */
+const LOAD = { connections: 8, maxRequests: 2_000_000, timeoutMs: 5_000 } as const;
+const PHASE_LIMIT_MS = 5 * 60_000;
+
+/** One line per proof for the summary make cluster-test prints (CLUSTER_SUMMARY names the file). */
+function report(line: string): void {
+  process.stdout.write(`${line}\n`);
+  if (process.env.CLUSTER_SUMMARY) appendFileSync(process.env.CLUSTER_SUMMARY, `${line}\n`);
+}
+
+const made: string[] = [];
+const tmp = () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cluster-test-'));
+  made.push(dir);
+  return dir;
+};
+
+let pg: Awaited<ReturnType<typeof startPrivatePostgres>>;
+let redis: Awaited<ReturnType<typeof startPrivateRedis>>;
+let dbUrl: string;
+let serviceUrl: string;
+let slug: string;
+
+async function buildDerivedImages(): Promise<void> {
+  // A second release: the same code under a new tag and label (a rollout needs a different image).
+  const second = tmp();
+  writeFileSync(
+    path.join(second, 'Dockerfile'),
+    `FROM ${image(TAGS.first)}\nLABEL org.opencontainers.image.version=${TAGS.second}\n`,
+  );
+  // A broken release: a migration that fails, so its pods never become Ready.
+  const broken = tmp();
+  writeFileSync(path.join(broken, 'migration.sql'), 'SELECT * FROM a_table_that_does_not_exist;\n');
+  writeFileSync(
+    path.join(broken, 'Dockerfile'),
+    `FROM ${image(TAGS.first)}\nCOPY migration.sql dist/service/prisma/migrations/99990101000000_broken/migration.sql\n`,
+  );
+  for (const [tag, dir] of [
+    [TAGS.second, second],
+    [TAGS.broken, broken],
+  ] as const) {
+    const r = await sh(`docker build --network host -q -t ${image(tag)} ${dir}`, 600_000);
+    if (r.code !== 0) throw new Error(`docker build ${tag}: ${r.stderr}`);
+  }
+  const imported = await sh(
+    `infra/cluster/images.sh ${[TAGS.first, TAGS.second, TAGS.broken].map(image).join(' ')}`,
+    600_000,
+  );
+  if (imported.code !== 0) throw new Error(`images.sh: ${imported.stderr}`);
+}
+
+beforeAll(async () => {
+  // PostgreSQL and Redis for the pods, on the host side of the pod network.
+  pg = await startPrivatePostgres({ host: cluster.HOST_IP, trust: cluster.POD_CIDR });
+  await sqlAt(pg.url, 'CREATE DATABASE boltlink');
+  dbUrl = pg.dbUrl('boltlink');
+  redis = await startPrivateRedis(undefined, cluster.HOST_IP);
+  await buildDerivedImages();
+
+  const synth = await sh(`make synth ENV=${ENV} TAG=${TAGS.first}`);
+  expect(synth).toMatchObject({ code: 0 });
+  await kubectl('create', 'namespace', NAMESPACE);
+  await kubectl(
+    'label',
+    'namespace',
+    NAMESPACE,
+    ...Object.entries(RESTRICTED_NAMESPACE_LABELS).map(([k, v]) => `${k}=${v}`),
+  );
+  // The guide's commands carry no -n: the operator's context names the namespace.
+  await kubectl('config', 'set-context', '--current', `--namespace=${NAMESPACE}`);
+  await kubectl('create', 'secret', 'generic', 'db-secrets', `--from-literal=url=${dbUrl}`);
+  await kubectl('create', 'secret', 'generic', 'redis-secrets', `--from-literal=url=${redis.url}`);
+  await kubectl('create', 'secret', 'generic', 'boltlink-api-tokens', `--from-literal=tokens=${TOKEN}`);
+}, 15 * 60_000);
+
+afterAll(async () => {
+  await pg?.destroy();
+  await redis?.stop();
+  made.forEach((d) => rmSync(d, { recursive: true, force: true }));
+});
+
+describe('1. admission: restricted Pod Security, strict server-side field validation', () => {
+  it('a release with a namespace of its own: its Namespace, labels and default-deny are accepted, without warnings', async () => {
+    const out = tmp();
+    const r = await sh(
+      `BOLTLINK_ENV=${ENV} BOLTLINK_NAMESPACE=boltlink-own TAG=${TAGS.first} npx --no-install cdk8s synth --no-check-upgrade --output ${out} >/dev/null && kubectl apply -f ${out}`,
+    );
+    try {
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(r.stdout).toContain('namespace/boltlink-own created');
+      expect(r.stdout).toContain('networkpolicy.networking.k8s.io/default-deny created');
+      const ns = await getJson('namespace', 'boltlink-own');
+      expect(ns.metadata.labels).toMatchObject(RESTRICTED_NAMESPACE_LABELS);
+    } finally {
+      await sh('kubectl delete namespace boltlink-own --wait=true', 180_000);
+    }
+  }, 240_000);
+
+  it('refuses an unknown field (the validation the next test relies on is on)', async () => {
+    const copy = tmp();
+    cpSync(path.join(ROOT, OUT), copy, { recursive: true });
+    const file = path.join(copy, `boltlink-${ENV}.k8s.yaml`);
+    const docs = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJSON());
+    docs.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0].bogusField = 1;
+    writeFileSync(file, docs.map((d) => stringify(d)).join('---\n'));
+    const r = await sh(`kubectl apply -f ${copy} --dry-run=server`);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/unknown field "spec.template.spec.containers\[0\].bogusField"/);
+  });
+
+  // Before the cluster-test release: both are Deployment boltlink-backend, with different selectors.
+  it('kubectl apply -f charts-out (the committed prod release), server-side dry run: accepted, no warnings', async () => {
+    const r = await sh('kubectl apply -f charts-out --dry-run=server');
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    report(`admission: prod charts-out, server dry run → ${r.stdout.trim().split('\n').length} objects, 0 warnings`);
+  });
+  it(`kubectl apply -f ${OUT}: every object accepted, no warnings`, async () => {
+    const r = await sh(`kubectl apply -f ${OUT}`);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    const created = r.stdout.trim().split('\n');
+    report(`admission: kubectl apply -f ${OUT} → ${created.length} objects, 0 warnings (${created.join('; ')})`);
+    expect(created).toHaveLength(7);
+  });
+});
+
+describe('2. pods run as sized', () => {
+  let pod: any;
+  beforeAll(async () => {
+    const started = Date.now();
+    const r = await sh(
+      `kubectl rollout status deployment/${DEPLOYMENT_NAME} --timeout=${s.startupTimeoutMs * 3}ms`,
+      300_000,
+    );
+    expect(r).toMatchObject({ code: 0 });
+    [pod] = await pods(SELECTOR);
+    const svc = await getJson('service', DEPLOYMENT_NAME);
+    serviceUrl = `http://${svc.spec.clusterIP}:${svc.spec.ports[0].port}`;
+    report(
+      `pods: Ready ${((Date.now() - started) / 1000).toFixed(1)} s after apply (startup budget ${s.startupTimeoutMs / 1000} s)`,
+    );
+  }, 360_000);
+
+  it('every pod is Ready within the startup budget', async () => {
+    const all = await pods(SELECTOR);
+    expect(all.map(isReady)).toEqual(all.map(() => true));
+    for (const p of all) {
+      const created = Date.parse(p.metadata.creationTimestamp);
+      const ready = Date.parse(p.status.conditions.find((c: any) => c.type === 'Ready').lastTransitionTime);
+      expect(ready - created).toBeLessThanOrEqual(s.startupTimeoutMs);
+    }
+  });
+
+  it('kubectl exec <pod> -- npx pm2 status: exactly the sized workers online', async () => {
+    const r = await sh(`kubectl exec ${pod.metadata.name} -- npx pm2 status`);
+    expect(r).toMatchObject({ code: 0 });
+    const online = r.stdout.split('\n').filter((l) => l.includes('boltlink-api') && l.includes('online'));
+    report(
+      `pods: kubectl exec ${pod.metadata.name} -- npx pm2 status → ${online.length} workers online (sizing: ${s.pm2Instances})`,
+    );
+    expect(online).toHaveLength(s.pm2Instances);
+  });
+
+  it('/health inside the pod: the guard reads the cgroup the kubelet made from the chart’s limits', async () => {
+    const r = await sh(
+      `kubectl exec ${pod.metadata.name} -- node -e "fetch('http://127.0.0.1:${DEFAULT_PORT}/health').then(r => r.text()).then(t => process.stdout.write(t))"`,
+    );
+    expect(r).toMatchObject({ code: 0 });
+    const { sizing } = JSON.parse(r.stdout);
+    const limits = pod.spec.containers.find((c: any) => c.name === CONTAINER_NAME).resources.limits;
+    report(
+      `pods: /health sizing ${JSON.stringify(sizing)}; container limits cpu ${limits.cpu}, memory ${limits.memory}`,
+    );
+    expect(sizing).toMatchObject({
+      workers: s.pm2Instances,
+      cpuQuota: s.cpuLimitMilli / 1000,
+      memoryLimitMiB: s.memoryLimitMiB,
+      status: 'ok',
+    });
+    expect(limits).toMatchObject({ cpu: `${s.cpuLimitMilli / 1000}`, memory: `${s.memoryLimitMiB}Mi` });
+  });
+});
+
+/** Replica sets of the Deployment with their image and replicas, for the report. */
+async function replicaSets(): Promise<string> {
+  const list = await getJson('rs', '-l', SELECTOR);
+  return (list.items as any[])
+    .map(
+      (rs) =>
+        `${rs.metadata.name} (${rs.spec.template.spec.containers[0].image.split(':')[1]}: ${rs.status.replicas ?? 0})`,
+    )
+    .join(', ');
+}
+
+/** Keep-alive load through the Service's ClusterIP while `action` runs, and for 2 s after it. */
+async function underLoad(action: () => Promise<Ran[]>): Promise<{ outcomes: Outcome[]; ran: Ran[]; ms: number }> {
+  let done = false;
+  let ran: Ran[] = [];
+  const started = Date.now();
+  const act = (async () => {
+    await new Promise((r) => setTimeout(r, 2_000));
+    try {
+      ran = await action();
+    } finally {
+      setTimeout(() => (done = true), 2_000);
+    }
+  })();
+  const [{ outcomes }] = await Promise.all([
+    keepAliveLoad({
+      ...LOAD,
+      base: serviceUrl,
+      path: () => `/${slug}`,
+      durationMs: PHASE_LIMIT_MS,
+      stopWhen: () => done,
+    }),
+    act,
+  ]);
+  return { outcomes, ran, ms: Date.now() - started };
+}
+
+const rolloutLine = (what: string, r: { outcomes: Outcome[]; ms: number }, sets: string) =>
+  `${what}: ${r.outcomes.length} requests through the ClusterIP in ${(r.ms / 1000).toFixed(1)} s, ` +
+  `${failures(r.outcomes).length} failed (${kinds(r.outcomes)}), ${r.outcomes.filter((o) => o.error === 'TIMEOUT').length} timeouts; replica sets: ${sets}`;
+
+const currentImage = async () =>
+  (await getJson('deployment', DEPLOYMENT_NAME)).spec.template.spec.containers[0].image as string;
+
+describe('3-5. rollouts the guide’s way, under load', () => {
+  beforeAll(async () => {
+    slug = uniqueSlug('ct');
+    const created = await request(`${serviceUrl}/api/links`, undefined, 5_000, {
+      method: 'POST',
+      body: JSON.stringify({ url: 'https://example.com/cluster', slug }),
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    });
+    expect(created.status).toBe(201);
+  });
+
+  it(
+    `3. kubectl set image …=${image(TAGS.second)} + kubectl rollout status: 0 failed requests`,
+    async () => {
+      const r = await underLoad(async () => [
+        await sh(`kubectl set image deployment/${DEPLOYMENT_NAME} ${CONTAINER_NAME}=${image(TAGS.second)}`),
+        await sh(`kubectl rollout status deployment/${DEPLOYMENT_NAME}`, PHASE_LIMIT_MS),
+      ]);
+      report(rolloutLine(`rollout to ${TAGS.second}`, r, await replicaSets()));
+      expect(r.ran.map((x) => x.code)).toEqual([0, 0]);
+      expect(r.ran[1]!.stdout).toContain('successfully rolled out');
+      expect(kinds(failures(r.outcomes))).toBe('none');
+      expect(r.outcomes.length).toBeGreaterThan(1_000);
+      expect(await currentImage()).toBe(image(TAGS.second));
+    },
+    PHASE_LIMIT_MS + 60_000,
+  );
+
+  it(
+    '4. kubectl rollout undo: back to the previous image, 0 failed requests',
+    async () => {
+      const r = await underLoad(async () => [
+        await sh(`kubectl rollout undo deployment/${DEPLOYMENT_NAME}`),
+        await sh(`kubectl rollout status deployment/${DEPLOYMENT_NAME}`, PHASE_LIMIT_MS),
+      ]);
+      report(rolloutLine(`rollout undo to ${TAGS.first}`, r, await replicaSets()));
+      expect(r.ran.map((x) => x.code)).toEqual([0, 0]);
+      expect(kinds(failures(r.outcomes))).toBe('none');
+      expect(await currentImage()).toBe(image(TAGS.first));
+    },
+    PHASE_LIMIT_MS + 60_000,
+  );
+
+  it(
+    `make rollout TAG=${TAGS.second}: the same two commands through make, 0 failed requests`,
+    async () => {
+      const r = await underLoad(async () => [await sh(`make rollout TAG=${TAGS.second}`, PHASE_LIMIT_MS)]);
+      report(rolloutLine(`make rollout TAG=${TAGS.second}`, r, await replicaSets()));
+      expect(r.ran[0]).toMatchObject({ code: 0, stdout: expect.stringContaining('successfully rolled out') });
+      expect(kinds(failures(r.outcomes))).toBe('none');
+      expect(await currentImage()).toBe(image(TAGS.second));
+    },
+    PHASE_LIMIT_MS + 60_000,
+  );
+
+  it(
+    '5. a release whose migration fails stalls safely: its pod never Ready, the old one serves; undo recovers',
+    async () => {
+      let brokenPod: any;
+      const r = await underLoad(async () => {
+        const steps = [
+          await sh(`kubectl set image deployment/${DEPLOYMENT_NAME} ${CONTAINER_NAME}=${image(TAGS.broken)}`),
+          await sh(`kubectl rollout status deployment/${DEPLOYMENT_NAME} --timeout=60s`, 120_000),
+        ];
+        brokenPod = (await pods(SELECTOR)).find((p) => p.spec.containers[0].image === image(TAGS.broken));
+        steps.push(await sh(`kubectl logs ${brokenPod.metadata.name} --tail=5`));
+        steps.push(await sh(`kubectl rollout undo deployment/${DEPLOYMENT_NAME}`));
+        steps.push(await sh(`kubectl rollout status deployment/${DEPLOYMENT_NAME}`, PHASE_LIMIT_MS));
+        return steps;
+      });
+      const [, stalled, logs, undo, recovered] = r.ran;
+      const restarts = brokenPod.status.containerStatuses?.[0]?.restartCount ?? 0;
+      report(
+        `${rolloutLine(`broken release (failing migration) then undo`, r, await replicaSets())}; ` +
+          `rollout status: "${stalled!.stderr.trim()}"; broken pod restarts ${restarts}, Ready never`,
+      );
+      expect(stalled!.code).not.toBe(0);
+      expect(stalled!.stderr).toContain('timed out');
+      expect(isReady(brokenPod)).toBe(false);
+      expect(logs!.stdout + logs!.stderr).toMatch(/migration 99990101000000_broken failed and was rolled back/);
+      expect([undo!.code, recovered!.code]).toEqual([0, 0]);
+      expect(kinds(failures(r.outcomes))).toBe('none');
+      expect(await currentImage()).toBe(image(TAGS.second));
+    },
+    PHASE_LIMIT_MS + 180_000,
+  );
+});
+
+/**
+ * Applies a fault to every worker of a pod: POSTs `path` on new connections
+ * until each worker has answered (PM2's master hands connections round-robin).
+ * A pod is Ready once one worker answers /ready, so a just-restarted pod's
+ * second worker may still be starting: keep trying for a while.
+ */
+async function everyWorker(podIp: string, path: string): Promise<number[]> {
+  const pids = new Set<number>();
+  const deadline = Date.now() + 30_000;
+  while (pids.size < s.pm2Instances && Date.now() < deadline) {
+    // A connection of its own each time (Node's global agent keeps one alive, always to the same worker);
+    // a worker already blocked would hold a request handed to it: a short timeout, then the next connection.
+    const fresh = new http.Agent({ keepAlive: false });
+    const r = await request(`http://${podIp}:${DEFAULT_PORT}${path}`, fresh, 1_000, { method: 'POST' });
+    if (r.status === 202) pids.add(JSON.parse(r.body!).pid);
+    else await new Promise((res) => setTimeout(res, 250));
+  }
+  expect(pids.size).toBe(s.pm2Instances);
+  return [...pids];
+}
+
+/** Streams a pod's updates (`kubectl get pod -w`) into `seen`: what it was at each change, until it is gone. */
+function watchPod(name: string, seen: any[]) {
+  const proc = spawn('kubectl', ['get', 'pod', name, '-w', '-o', 'json'], {
+    env: kubeEnv,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  let buffer = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    buffer += d.toString();
+    // kubectl writes one pretty-printed object per event; each ends with a closing brace at column 0.
+    let end: number;
+    while ((end = buffer.indexOf('\n}\n')) >= 0) {
+      seen.push(JSON.parse(buffer.slice(0, end + 2)));
+      buffer = buffer.slice(end + 3);
+    }
+  });
+  return proc;
+}
+
+describe('6. node-level truth', () => {
+  it(
+    'a deleted pod exits 0 within terminationGracePeriodSeconds, its clicks flushed to PostgreSQL',
+    async () => {
+      const [pod] = await pods(SELECTOR);
+      const clickSlug = uniqueSlug('ctc');
+      await request(`${serviceUrl}/api/links`, undefined, 5_000, {
+        method: 'POST',
+        body: JSON.stringify({ url: 'https://example.com/clicks', slug: clickSlug }),
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      });
+      const { outcomes } = await keepAliveLoad({
+        ...LOAD,
+        connections: 4,
+        base: `http://${pod.status.podIP}:${DEFAULT_PORT}`,
+        path: () => `/${clickSlug}`,
+        durationMs: 10_000,
+        maxRequests: 500,
+      });
+      const redirects = outcomes.filter((o) => o.status === 302).length;
+      const seen: any[] = [];
+      const watch = watchPod(pod.metadata.name, seen);
+      await new Promise((r) => setTimeout(r, 1_000));
+      const deleted = await sh(`kubectl delete pod ${pod.metadata.name}`, 120_000);
+      const last = await until(
+        'the deleted pod reported its container terminated',
+        async () =>
+          seen.find((p) => p.metadata.deletionTimestamp && p.status.containerStatuses?.[0]?.state?.terminated),
+        30_000,
+      );
+      watch.kill();
+      const terminated = last.status.containerStatuses[0].state.terminated;
+      // deletionTimestamp is the deadline (the request's time plus the grace period), not the request's time.
+      const requestedAt = Date.parse(last.metadata.deletionTimestamp) - last.metadata.deletionGracePeriodSeconds * 1000;
+      const tookMs = Date.parse(terminated.finishedAt) - requestedAt;
+      const clicks = async () =>
+        Number(
+          (await sqlAt<{ clicks: string }>(dbUrl, 'SELECT clicks FROM links WHERE slug = $1', [clickSlug]))[0]!.clicks,
+        );
+      report(
+        `kubectl delete pod ${pod.metadata.name}: exit code ${terminated.exitCode} after ${(tookMs / 1000).toFixed(1)} s ` +
+          `(grace ${s.terminationGracePeriodSeconds} s, preStop ${s.preStopDelaySeconds} s); clicks ${await clicks()} of ${redirects} redirects in PostgreSQL`,
+      );
+      expect(deleted.code).toBe(0);
+      expect(redirects).toBe(outcomes.length);
+      expect(terminated.exitCode).toBe(0);
+      expect(tookMs).toBeLessThanOrEqual(s.terminationGracePeriodSeconds * 1000);
+      expect(await clicks()).toBe(redirects);
+      await sh(`kubectl rollout status deployment/${DEPLOYMENT_NAME}`, PHASE_LIMIT_MS);
+    },
+    PHASE_LIMIT_MS,
+  );
+
+  it(
+    'liveness restarts a pod whose event loop is blocked',
+    async () => {
+      const [pod] = await pods(SELECTOR);
+      const before = pod.status.containerStatuses[0].restartCount;
+      const blockedAt = Date.now();
+      // Longer than the liveness budget, so only the kubelet's restart ends it.
+      await everyWorker(pod.status.podIP, `/__fault/block?ms=${120_000}`);
+      const budgetMs =
+        s.livenessProbe.periodSeconds * (s.livenessProbe.failureThreshold + 1) * 1000 +
+        s.terminationGracePeriodSeconds * 1000;
+      const restarted = await until(
+        'the kubelet restarted the blocked container',
+        async () => {
+          const now = await getJson('pod', pod.metadata.name);
+          return now.status.containerStatuses[0].restartCount > before ? now : undefined;
+        },
+        budgetMs + 30_000,
+      );
+      const tookMs = Date.now() - blockedAt;
+      const events = await kubectl(
+        'get',
+        'events',
+        '--field-selector',
+        `involvedObject.name=${pod.metadata.name}`,
+        '-o',
+        'jsonpath={.items[*].message}',
+      );
+      report(
+        `liveness: both workers' event loops blocked; container restarted after ${(tookMs / 1000).toFixed(1)} s ` +
+          `(probe every ${s.livenessProbe.periodSeconds} s, ${s.livenessProbe.failureThreshold} failures; grace ${s.terminationGracePeriodSeconds} s)`,
+      );
+      expect(restarted.status.containerStatuses[0].restartCount).toBe(before + 1);
+      expect(events).toMatch(/Liveness probe failed/);
+      expect(tookMs).toBeLessThanOrEqual(budgetMs + 10_000);
+      await sh(`kubectl rollout status deployment/${DEPLOYMENT_NAME}`, PHASE_LIMIT_MS);
+      await until('the restarted pod Ready', async () => isReady(await getJson('pod', pod.metadata.name)), 120_000);
+    },
+    PHASE_LIMIT_MS,
+  );
+
+  it(
+    'readiness takes a pod out of the Service’s endpoints while /ready fails, and puts it back',
+    async () => {
+      const [pod] = await pods(SELECTOR);
+      const endpointReady = async () => {
+        const slices = await getJson('endpointslices', '-l', `kubernetes.io/service-name=${DEPLOYMENT_NAME}`);
+        const endpoint = (slices.items as any[])
+          .flatMap((sl) => sl.endpoints ?? [])
+          .find((e) => e.targetRef?.name === pod.metadata.name);
+        return endpoint?.conditions?.ready === true;
+      };
+      expect(await endpointReady()).toBe(true);
+      const unreadyMs = 30_000;
+      const failedAt = Date.now();
+      await everyWorker(pod.status.podIP, `/__fault/unready?ms=${unreadyMs}`);
+      await until('the endpoint marked not ready', async () => !(await endpointReady()), 30_000);
+      const outMs = Date.now() - failedAt;
+      await until('the endpoint ready again', endpointReady, unreadyMs + 30_000);
+      const backMs = Date.now() - failedAt;
+      report(
+        `readiness: /ready 503 on every worker; endpoint not ready after ${(outMs / 1000).toFixed(1)} s ` +
+          `(probe every ${s.readinessProbe.periodSeconds} s, ${s.readinessProbe.failureThreshold} failures), ready again ${(backMs / 1000).toFixed(1)} s after (fault lasted ${unreadyMs / 1000} s)`,
+      );
+      expect(outMs).toBeLessThanOrEqual(
+        s.readinessProbe.periodSeconds * (s.readinessProbe.failureThreshold + 1) * 1000 + 5_000,
+      );
+      expect(backMs).toBeGreaterThanOrEqual(unreadyMs);
+    },
+    PHASE_LIMIT_MS,
+  );
+});
+
+describe('7. HPA, PDB and NetworkPolicy', () => {
+  it('kubectl get hpa,pdb,netpol: accepted and visible', async () => {
+    const r = await sh('kubectl get hpa,pdb,netpol');
+    report(`kubectl get hpa,pdb,netpol:\n${r.stdout.trim().replace(/^/gm, '    ')}`);
+    expect(r.code).toBe(0);
+    for (const kind of [
+      'horizontalpodautoscaler.autoscaling',
+      'poddisruptionbudget.policy',
+      'networkpolicy.networking.k8s.io',
+    ]) {
+      expect(r.stdout).toContain(`${kind}/${DEPLOYMENT_NAME}`);
+    }
+    const hpa = await getJson('hpa', DEPLOYMENT_NAME);
+    expect(hpa.spec).toMatchObject({ minReplicas: s.minReplicas, maxReplicas: s.maxReplicas });
+  });
+});

@@ -1,0 +1,80 @@
+import { execFile, execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { parseEnv } from 'node:util';
+
+/** Helpers for the cluster test: the cluster's settings, and commands run as an operator types them. */
+
+export const ROOT = path.resolve(__dirname, '../../..');
+const CLUSTER_DIR = path.join(ROOT, 'infra/cluster');
+
+/** infra/cluster/cluster.env as the scripts see it (sourced by bash), so the test never re-types a setting. */
+export const cluster = parseEnv(
+  execFileSync('bash', ['-c', 'set -a; source ./cluster.env; env -0 | tr "\\0" "\\n" | grep -E "^[A-Z_]+="'], {
+    cwd: CLUSTER_DIR,
+    encoding: 'utf8',
+  }),
+) as Record<string, string>;
+
+const bin = process.env.CLUSTER_BIN || execFileSync(path.join(CLUSTER_DIR, 'build.sh'), { encoding: 'utf8' }).trim();
+
+/** The environment every command gets: the cluster's kubectl first on the PATH, its admin kubeconfig. */
+export const kubeEnv: NodeJS.ProcessEnv = {
+  ...process.env,
+  PATH: `${bin}:${process.env.PATH}`,
+  KUBECONFIG: path.join(cluster.STATE!, 'admin.kubeconfig'),
+};
+
+export interface Ran {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `command` through bash exactly as written (the used-by commands, verbatim), from the repository root. */
+export function sh(command: string, timeoutMs = 120_000): Promise<Ran> {
+  return new Promise((resolve) => {
+    execFile(
+      'bash',
+      ['-c', command],
+      { cwd: ROOT, env: kubeEnv, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** `kubectl …` that must succeed; returns stdout. */
+export async function kubectl(...args: string[]): Promise<string> {
+  const r = await sh(['kubectl', ...args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`)].join(' '));
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes objects are plain JSON */
+export async function getJson(...args: string[]): Promise<any> {
+  return JSON.parse(await kubectl('get', ...args, '-o', 'json'));
+}
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes; resolves with that value. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn().catch(() => undefined);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The Deployment's pods, newest first, with their phase, readiness and restart counts. */
+export async function pods(selector: string): Promise<any[]> {
+  const list = await getJson('pods', '-l', selector);
+  return (list.items as any[]).sort(
+    (a, b) => Date.parse(b.metadata.creationTimestamp) - Date.parse(a.metadata.creationTimestamp),
+  );
+}
+
+export const isReady = (pod: any) =>
+  (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');

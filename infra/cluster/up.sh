@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Starts a single-node Kubernetes from the binaries build.sh made: etcd,
+# kube-apiserver, kube-controller-manager, kube-scheduler, containerd (Debian)
+# with its CRI plugin, runc and the CNI bridge plugin, kubelet and kube-proxy.
+# Everything lives under $CLUSTER_STATE (default /tmp/boltlink-cluster); down.sh
+# removes it all. Certificates, keys and kubeconfigs are made here, per run.
+#
+# Network: pods get 10.244.0.0/24 on the bridge blt0, whose host side is
+# 10.244.0.1. Every listening component binds to 127.0.0.1 or 10.244.0.1. Pods
+# have routes to their own subnet and the service range only (no default route,
+# no masquerade), so nothing leaves the machine. The host reaches ClusterIPs
+# through blt0 (kube-proxy's iptables rules).
+#
+#   up.sh                 start, wait until the node is Ready, print the admin kubeconfig path
+#   CLUSTER_BIN=…         where the Kubernetes binaries are (default: what build.sh prints)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/cluster.env"
+
+bin=${CLUSTER_BIN:-$("$here/build.sh")}
+export PATH="$bin:$PATH"
+[ -e "$STATE/pids" ] && { echo "a cluster state exists at $STATE: run infra/cluster/down.sh first" >&2; exit 1; }
+mkdir -p "$STATE"/{pki,pids,logs,etcd,kubelet,containerd,cni/net.d,cni/ipam}
+: >"$STATE/created"
+started=$(date +%s)
+phase() { echo "[cluster $(($(date +%s) - started)) s] $*" >&2; }
+
+missing=()
+for tool in containerd ctr runc openssl iptables-save ip conntrack; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+[ -x "$CNI_BIN/bridge" ] || missing+=("$CNI_BIN/bridge")
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "missing: ${missing[*]} (apt-get install containerd runc containernetworking-plugins iptables iproute2 conntrack openssl)" >&2
+  exit 1
+fi
+
+# The kubelet changes these kernel settings at start (protectKernelDefaults=false); down.sh puts them back.
+for key in $KUBELET_SYSCTLS; do echo "$key=$(sysctl -n "$key")"; done >"$STATE/sysctls.before"
+
+# ---- certificates (openssl; ECDSA P-256, valid 2 days) ----
+pki=$STATE/pki
+newkey() { openssl ecparam -genkey -name prime256v1 -noout -out "$1" 2>/dev/null; }
+# sign NAME SUBJECT [SANS] [USAGE]
+sign() {
+  local name=$1 subject=$2 sans=${3:-} usage=${4:-clientAuth}
+  newkey "$pki/$name.key"
+  openssl req -new -key "$pki/$name.key" -subj "$subject" -out "$pki/$name.csr" 2>/dev/null
+  {
+    echo "basicConstraints=critical,CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=$usage"
+    [ -n "$sans" ] && echo "subjectAltName=$sans"
+  } >"$pki/$name.ext"
+  openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 2 -sha256 -extfile "$pki/$name.ext" -out "$pki/$name.crt" 2>/dev/null
+}
+newkey "$pki/ca.key"
+openssl req -x509 -new -key "$pki/ca.key" -subj "/CN=boltlink-test-cluster-ca" -days 2 -sha256 -out "$pki/ca.crt" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
+sign apiserver "/CN=kube-apiserver" \
+  "IP:$HOST_IP,IP:$API_SERVICE_IP,IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" \
+  serverAuth
+sign apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client/O=system:masters"
+sign admin "/CN=boltlink-admin/O=system:masters"
+sign controller-manager "/CN=system:kube-controller-manager"
+sign scheduler "/CN=system:kube-scheduler"
+sign kube-proxy "/CN=system:kube-proxy"
+sign kubelet "/CN=system:node:$NODE_NAME/O=system:nodes"
+sign kubelet-serving "/CN=system:node:$NODE_NAME/O=system:nodes" "IP:$HOST_IP,DNS:$NODE_NAME" serverAuth
+newkey "$pki/sa.key"
+openssl ec -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+rm -f "$pki"/*.csr "$pki"/*.ext
+
+kubeconfig() {
+  local name=$1 file=$STATE/$1.kubeconfig
+  kubectl config set-cluster boltlink-test --server="https://$HOST_IP:$API_PORT" \
+    --certificate-authority="$pki/ca.crt" --embed-certs --kubeconfig="$file" >/dev/null
+  kubectl config set-credentials "$name" --client-certificate="$pki/$name.crt" --client-key="$pki/$name.key" \
+    --embed-certs --kubeconfig="$file" >/dev/null
+  kubectl config set-context boltlink-test --cluster=boltlink-test --user="$name" --kubeconfig="$file" >/dev/null
+  kubectl config use-context boltlink-test --kubeconfig="$file" >/dev/null
+}
+for c in admin controller-manager scheduler kube-proxy kubelet; do kubeconfig "$c"; done
+phase "certificates and kubeconfigs under $pki"
+
+# ---- the pods' network: the bridge's host side first, so components can bind to it ----
+ip link add "$BRIDGE" type bridge
+echo "link $BRIDGE" >>"$STATE/created"
+ip addr add "$HOST_IP/$POD_PREFIX" dev "$BRIDGE"
+ip link set "$BRIDGE" up
+# The host reaches ClusterIPs through the bridge (kube-proxy DNATs them to pod IPs).
+ip route add "$SERVICE_CIDR" dev "$BRIDGE" src "$HOST_IP"
+cat >"$STATE/cni/net.d/10-boltlink.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "boltlink",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$BRIDGE",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{ "subnet": "$POD_CIDR", "rangeStart": "$POD_RANGE_START", "gateway": "$HOST_IP" }]],
+        "routes": [{ "dst": "$SERVICE_CIDR" }],
+        "dataDir": "$STATE/cni/ipam"
+      }
+    }
+  ]
+}
+EOF
+
+# start NAME COMMAND...: a daemon in the background, its pid and log under $STATE.
+start() {
+  local name=$1
+  shift
+  nohup "$@" >"$STATE/logs/$name.log" 2>&1 &
+  echo $! >"$STATE/pids/$name.pid"
+}
+# wait_for WHAT SECONDS COMMAND...
+wait_for() {
+  local what=$1 seconds=$2
+  shift 2
+  for _ in $(seq 1 $((seconds * 5))); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "$what did not come up within $seconds s; logs in $STATE/logs" >&2
+  tail -n 30 "$STATE/logs/"*.log >&2 || true
+  exit 1
+}
+
+# ---- etcd ----
+start etcd etcd --name boltlink --data-dir "$STATE/etcd" \
+  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster "boltlink=http://127.0.0.1:$ETCD_PEER_PORT" --listen-metrics-urls "" \
+  --unsafe-no-fsync --log-level warn
+wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+phase "etcd up"
+
+# ---- control plane ----
+start kube-apiserver kube-apiserver \
+  --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+  --bind-address "$HOST_IP" --advertise-address "$HOST_IP" --secure-port "$API_PORT" \
+  --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+  --client-ca-file "$pki/ca.crt" \
+  --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
+  --kubelet-certificate-authority "$pki/ca.crt" --kubelet-preferred-address-types InternalIP \
+  --service-account-issuer https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+  --service-cluster-ip-range "$SERVICE_CIDR" \
+  --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+  --allow-privileged=false --profiling=false --v=1
+wait_for kube-apiserver 90 kubectl --kubeconfig "$STATE/admin.kubeconfig" get --raw /readyz
+phase "kube-apiserver up (https://$HOST_IP:$API_PORT)"
+
+start kube-controller-manager kube-controller-manager \
+  --kubeconfig "$STATE/controller-manager.kubeconfig" \
+  --authentication-kubeconfig "$STATE/controller-manager.kubeconfig" \
+  --authorization-kubeconfig "$STATE/controller-manager.kubeconfig" \
+  --bind-address 127.0.0.1 --leader-elect=false \
+  --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
+  --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
+  --use-service-account-credentials \
+  --horizontal-pod-autoscaler-sync-period 5s --v=1
+start kube-scheduler kube-scheduler \
+  --kubeconfig "$STATE/scheduler.kubeconfig" \
+  --authentication-kubeconfig "$STATE/scheduler.kubeconfig" \
+  --authorization-kubeconfig "$STATE/scheduler.kubeconfig" \
+  --bind-address 127.0.0.1 --leader-elect=false --v=1
+
+# ---- container runtime ----
+cat >"$STATE/containerd/config.toml" <<EOF
+version = 2
+root = "$STATE/containerd/root"
+state = "$STATE/containerd/state"
+[grpc]
+  address = "$CONTAINERD_SOCK"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$STATE/containerd/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  stream_server_address = "127.0.0.1"
+  # This machine withholds CAP_SYS_RESOURCE, so nothing may lower an OOM score below its
+  # parent's (runc: "failed to update /proc/self/oom_score_adj: Permission denied"):
+  # containerd clamps each container's score to its own instead.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$CNI_BIN"
+    conf_dir = "$STATE/cni/net.d"
+EOF
+start containerd containerd --config "$STATE/containerd/config.toml"
+wait_for containerd 30 ctr --address "$CONTAINERD_SOCK" version
+phase "containerd up"
+
+# ---- images: the pause image (built here: nothing can be pulled), then whatever IMAGES names ----
+"$here/images.sh" pause
+
+# ---- node ----
+cat >"$STATE/kubelet/config.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $HOST_IP
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+tlsCertFile: $pki/kubelet-serving.crt
+tlsPrivateKeyFile: $pki/kubelet-serving.key
+authentication:
+  anonymous: { enabled: false }
+  webhook: { enabled: true }
+  x509: { clientCAFile: $pki/ca.crt }
+authorization: { mode: Webhook }
+cgroupDriver: cgroupfs
+containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
+failSwapOn: false
+# Not below 0: lowering an OOM score needs CAP_SYS_RESOURCE, which this machine withholds.
+oomScoreAdj: 0
+# No cluster DNS and no host resolver in pods: they reach PostgreSQL and Redis by IP, and nothing else.
+resolvConf: ""
+# The sandbox's disk may be nearly full; evict only when it really is.
+evictionHard: { memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1% }
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+serializeImagePulls: false
+EOF
+start kubelet kubelet --config "$STATE/kubelet/config.yaml" --kubeconfig "$STATE/kubelet.kubeconfig" \
+  --root-dir "$STATE/kubelet/root" --cert-dir "$STATE/kubelet/pki" \
+  --hostname-override "$NODE_NAME" --node-ip "$HOST_IP" --v=1
+start kube-proxy kube-proxy --kubeconfig "$STATE/kube-proxy.kubeconfig" --hostname-override "$NODE_NAME" \
+  --proxy-mode iptables --cluster-cidr "$POD_CIDR" --conntrack-max-per-core 0 --oom-score-adj 0 \
+  --conntrack-tcp-timeout-established 0 --conntrack-tcp-timeout-close-wait 0 \
+  --healthz-bind-address 127.0.0.1:10256 --metrics-bind-address 127.0.0.1:10249 --v=1
+node_ready() {
+  [ "$(kubectl --kubeconfig "$STATE/admin.kubeconfig" get node "$NODE_NAME" \
+    -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
+}
+wait_for "node $NODE_NAME Ready" 120 node_ready
+phase "node $NODE_NAME Ready; admin kubeconfig: $STATE/admin.kubeconfig"
+echo "$STATE/admin.kubeconfig"
