@@ -65,7 +65,7 @@ image-test: build ## build the real Dockerfile and test the container (starts a 
 	npx --no-install jest --testMatch '<rootDir>/infra/image-test/**/*.test.ts' --testTimeout 120000 --runInBand
 
 bench: build ## six cases side by side: servers pinned to core 0, load generator to core 1; prints req/s, p50/p99 and ratios
-	taskset -c 1 npx --no-install tsx loadtest/bench.ts
+	taskset -c 1 npx --no-install tsx loadtest/bench/bench.ts
 
 plan: ## capacity plan per environment from infra/sizing.ts and the latest make bench result
 	@npx --no-install tsx loadtest/plan.ts

@@ -22,6 +22,8 @@ export interface SizingDeclaration {
   readonly pm2DaemonMiB: number;
   /** Share of the per-worker memory given to V8's old space (--max-old-space-size). */
   readonly heapFraction: number;
+  /** Heap each worker's local link cache may take, MiB (LOCAL_CACHE_MAX_MIB); at most a quarter of the heap. */
+  readonly localCacheMiBPerWorker: number;
   readonly minReplicas: number;
   readonly maxReplicas: number;
   /** HPA target: average CPU utilization of requests, percent. */
@@ -56,6 +58,7 @@ const LOCAL = {
   memoryMiBPerWorker: 384,
   pm2DaemonMiB: 96,
   heapFraction: 0.6,
+  localCacheMiBPerWorker: 16,
   minReplicas: 1,
   maxReplicas: 1,
   hpaCpuUtilizationPercent: 70,
@@ -83,6 +86,7 @@ export const SIZINGS = {
     memoryMiBPerWorker: 512,
     pm2DaemonMiB: 96,
     heapFraction: 0.6,
+    localCacheMiBPerWorker: 16,
     minReplicas: 2,
     maxReplicas: 4,
     hpaCpuUtilizationPercent: 70,
@@ -107,6 +111,7 @@ export const SIZINGS = {
     memoryMiBPerWorker: 384,
     pm2DaemonMiB: 96,
     heapFraction: 0.6,
+    localCacheMiBPerWorker: 16,
     minReplicas: 1,
     maxReplicas: 2,
     hpaCpuUtilizationPercent: 50,
@@ -130,6 +135,7 @@ export const SIZINGS = {
     memoryMiBPerWorker: 512,
     pm2DaemonMiB: 128,
     heapFraction: 0.6,
+    localCacheMiBPerWorker: 32,
     minReplicas: 3,
     maxReplicas: 12,
     hpaCpuUtilizationPercent: 65,
@@ -189,6 +195,8 @@ export const SHUTDOWN_MARGIN_MS = 1000;
 export const GRACE_MARGIN_SECONDS = 5;
 /** The smallest heap Node runs a web service in without thrashing, MiB. */
 export const MIN_HEAP_MIB = 64;
+/** The local link cache may take at most this share of a worker's heap: the rest is the service's own. */
+export const LOCAL_CACHE_HEAP_SHARE = 0.25;
 /** Container logs go to stdout; the kubelet's log files count against ephemeral storage too. */
 export const LOG_BUDGET_MIB = 256;
 
@@ -292,6 +300,11 @@ function checkDeclaration(d: SizingDeclaration): string[] {
   );
   field('pm2DaemonMiB', isInt(d.pm2DaemonMiB) && d.pm2DaemonMiB >= 32, 'must be a whole number of MiB, at least 32');
   field(
+    'localCacheMiBPerWorker',
+    isInt(d.localCacheMiBPerWorker) && d.localCacheMiBPerWorker >= 1,
+    'must be a whole number of MiB, at least 1',
+  );
+  field(
     'heapFraction',
     d.heapFraction > 0 && d.heapFraction < MEMORY_RESTART_FRACTION,
     `must be above 0 and below ${MEMORY_RESTART_FRACTION} (the memory-restart threshold)`,
@@ -362,6 +375,11 @@ function checkDerived(s: Sizing): string[] {
   if (s.workersPerPod * s.maxMemoryRestartMiB + s.pm2DaemonMiB > s.memoryLimitMiB) {
     p.push(
       `workersPerPod (${s.workersPerPod}) × max_memory_restart (${s.maxMemoryRestartMiB} MiB) + pm2DaemonMiB exceeds the memory limit (${s.memoryLimitMiB} MiB)`,
+    );
+  }
+  if (s.localCacheMiBPerWorker > s.heapMiBPerWorker * LOCAL_CACHE_HEAP_SHARE) {
+    p.push(
+      `localCacheMiBPerWorker (${s.localCacheMiBPerWorker}) is more than ${LOCAL_CACHE_HEAP_SHARE * 100} % of the ${s.heapMiBPerWorker} MiB heap`,
     );
   }
   if (s.workersPerPod * 1000 > s.cpuLimitMilli) {

@@ -63,6 +63,7 @@ module.exports = {
         SHUTDOWN_DRAIN_MS: String(sizing.drainMs),
         SHUTDOWN_TIMEOUT_MS: String(sizing.shutdownTimeoutMs),
         HEALTH_TIMEOUT_MS: String(sizing.healthTimeoutMs),
+        LOCAL_CACHE_MAX_MIB: String(sizing.localCacheMiBPerWorker),
       },
     },
   ],

@@ -26,6 +26,7 @@ function brokenInvariants(s: Sizing): string[] {
     'restart threshold x workers fits',
   );
   must(s.memoryRequestMiB <= s.memoryLimitMiB, 'memory request <= limit');
+  must(s.localCacheMiBPerWorker * 4 <= s.heapMiBPerWorker, 'local cache within a quarter of the heap');
   must(s.shutdownTimeoutMs > s.drainMs && s.shutdownTimeoutMs < s.killTimeoutMs, 'drain < own deadline < kill_timeout');
   must(
     s.terminationGracePeriodSeconds * 1000 >= s.preStopDelaySeconds * 1000 + s.killTimeoutMs,

@@ -9,7 +9,7 @@ import { healthRoutes } from './health/routes';
 import type { SizingReport } from './health/sizing-guard';
 import { errorHandler, notFound, refuseUntilServing, requestContext, requireHost } from './http';
 import type { Lifecycle } from './shutdown';
-import { redirect, linksApi } from './links/routes';
+import { linksApi, notALink, redirect } from './links/routes';
 import type { LinkService } from './links/service';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics/registry';
@@ -27,8 +27,8 @@ export interface AppDeps {
 
 /**
  * Builds the Express app; never listens (server.ts does). The redirect route
- * is mounted last and carries no helmet/CORS/body parsing: nothing runs on the
- * hot path that a redirect does not need.
+ * comes right after the request context and carries no helmet/CORS/body
+ * parsing: nothing runs on the hot path that a redirect does not need.
  */
 export function createApp(deps: AppDeps): Express {
   const { config, log } = deps;
@@ -39,6 +39,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(requestContext(log, deps.lifecycle, config.ACCESS_LOG_SAMPLE_RATE, deps.metrics));
   app.use(requireHost);
+  app.get('/:slug', redirect(deps.links, deps.lifecycle));
   app.use(healthRoutes(deps));
   if (config.FAULT_INJECTION) app.use(faultRoutes(deps.lifecycle));
   app.use(refuseUntilServing(deps.lifecycle));
@@ -48,7 +49,7 @@ export function createApp(deps: AppDeps): Express {
     cors({ origin: [...config.ALLOWED_ORIGINS], methods: ['GET', 'POST', 'DELETE'], maxAge: 600 }),
     linksApi(deps.links, config, deps.redis, log),
   );
-  app.get('/:slug', redirect(deps.links));
+  app.get('/:slug', notALink);
   app.use(notFound);
   app.use(errorHandler(log, config.NODE_ENV === 'development'));
   return app;

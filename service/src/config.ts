@@ -50,6 +50,12 @@ const fields = {
   REDIS_COMMAND_TIMEOUT_MS: int(10, 60_000).default(500),
   CACHE_TTL_SECONDS: int(1, 7 * 86_400).default(3_600),
   NEGATIVE_CACHE_TTL_SECONDS: int(1, 3_600).default(5),
+  /** Links each worker keeps in its own cache (LRU), at most. */
+  LOCAL_CACHE_MAX_ENTRIES: int(1, 10_000_000).default(50_000),
+  /** Memory each worker's cache may take, MiB; under PM2 it comes from the sizing. */
+  LOCAL_CACHE_MAX_MIB: int(1, 4_096).default(16),
+  /** How long a worker serves a link from its own cache without asking Redis: the bound on a lost invalidation. */
+  LOCAL_CACHE_TTL_MS: int(100, 3_600_000).default(10_000),
   CLICK_FLUSH_INTERVAL_MS: int(100, 600_000).default(1_000),
   HEALTH_TIMEOUT_MS: int(50, 10_000).default(800),
   KEEP_ALIVE_TIMEOUT_MS: int(1_000, 600_000).default(65_000),

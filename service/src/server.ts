@@ -9,6 +9,8 @@ import { schemaStatus, type SchemaStatus } from './db/schema';
 import { StartupError } from './errors';
 import { assessSizing, readCgroupLimits, type CgroupLimits, type SizingReport } from './health/sizing-guard';
 import { LinkCache } from './links/cache';
+import { Invalidations } from './links/invalidation';
+import { LocalLinkCache } from './links/local-cache';
 import { ClickCounter } from './links/clicks';
 import { LinkService } from './links/service';
 import { createLogger, type Logger } from './logger';
@@ -65,10 +67,25 @@ export async function start(
       'ALLOWED_ORIGINS is empty: browsers on other origins cannot call the API (CORS); redirects are unaffected',
     );
   }
-  const metrics = createMetrics({ db, redis, sizing, workerIndex: config.NODE_APP_INSTANCE });
+  const local = new LocalLinkCache({
+    maxEntries: config.LOCAL_CACHE_MAX_ENTRIES,
+    maxMiB: config.LOCAL_CACHE_MAX_MIB,
+    ttlMs: config.LOCAL_CACHE_TTL_MS,
+    missingTtlMs: config.NEGATIVE_CACHE_TTL_SECONDS * 1000,
+  });
+  const metrics = createMetrics({
+    db,
+    redis,
+    sizing,
+    workerIndex: config.NODE_APP_INSTANCE,
+    localEntries: () => local.size,
+  });
+  const invalidations = new Invalidations(redis, config.REDIS_KEY_PREFIX, local, metrics.invalidations, log);
   const links = new LinkService(
     db.prisma,
     new LinkCache(redis, config.CACHE_TTL_SECONDS, config.NEGATIVE_CACHE_TTL_SECONDS),
+    local,
+    invalidations,
     clicks,
     config,
     log,
@@ -85,6 +102,7 @@ export async function start(
     },
     app,
   );
+  lifecycle.trackConnections(server);
   server.on('clientError', clientError);
   server.on('checkExpectation', expectationFailed);
   // Above common load-balancer idle timeouts, so the balancer, not Node, closes idle connections.
@@ -93,7 +111,9 @@ export async function start(
   await once(server, 'listening');
   // disconnect() after quit(): a Redis that never answered would otherwise keep reconnecting.
   const closeConnections = () =>
-    Promise.allSettled([db.close(), redis.quit().finally(() => redis.disconnect())]).then(() => undefined);
+    Promise.allSettled([db.close(), invalidations.close(), redis.quit().finally(() => redis.disconnect())]).then(
+      () => undefined,
+    );
   let first: SchemaStatus;
   try {
     await reachDatabase(db, config.DATABASE_URL);
@@ -104,6 +124,7 @@ export async function start(
     throw err instanceof StartupError ? err : new StartupError(`reading the schema's migrations: ${String(err)}`);
   }
   await waitForRedis(redis, config.HEALTH_TIMEOUT_MS);
+  await invalidations.ready(config.HEALTH_TIMEOUT_MS);
   const metricsServer =
     config.METRICS_PORT > 0
       ? await startMetricsServer(

@@ -1,4 +1,5 @@
 import type { Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from './logger';
 
 /**
@@ -13,7 +14,7 @@ export type Phase = 'starting' | 'serving' | 'draining';
 export class Lifecycle {
   private current: Phase = 'starting';
   private why = 'starting';
-  private readonly inFlight = new Set<ServerResponse>();
+  private readonly connections = new Set<Socket>();
   private unreadyUntilMs = 0;
 
   get phase(): Phase {
@@ -47,20 +48,29 @@ export class Lifecycle {
 
   /**
    * From here on /ready answers 503 and every response carries
-   * `Connection: close`, including those of requests already in flight whose
-   * headers are not sent yet: their clients then reconnect elsewhere instead
-   * of reusing a socket this worker is about to close.
+   * `Connection: close` (requestContext adds it to new requests), including
+   * those of requests already in flight whose headers are not sent yet: their
+   * clients then reconnect elsewhere instead of reusing a socket this worker
+   * is about to close.
    */
   draining(): void {
     this.current = 'draining';
-    for (const res of this.inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+    for (const socket of this.connections) {
+      // The response a keep-alive connection is serving now (Node's own field; no public accessor).
+      const res = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+      if (res && !res.headersSent) res.setHeader('Connection', 'close');
+    }
   }
 
-  /** Tracks `res` until it finishes; call once per request. */
-  track(res: ServerResponse): void {
-    if (this.current === 'draining') res.setHeader('Connection', 'close');
-    this.inFlight.add(res);
-    res.once('close', () => this.inFlight.delete(res));
+  /**
+   * Tracks the server's connections (once per connection, not per request:
+   * the redirect's hot path pays nothing for it).
+   */
+  trackConnections(server: Server): void {
+    server.on('connection', (socket: Socket) => {
+      this.connections.add(socket);
+      socket.once('close', () => this.connections.delete(socket));
+    });
   }
 }
 

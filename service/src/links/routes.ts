@@ -1,4 +1,4 @@
-import express, { Router, type RequestHandler } from 'express';
+import express, { Router, type RequestHandler, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config';
 import { AppError, ErrorCode } from '../errors';
@@ -6,7 +6,8 @@ import { requireBearer } from '../auth';
 import { MAX_BODY_BYTES, TOO_LARGE } from '../http';
 import type { Logger } from '../logger';
 import { rateLimit } from '../rate-limit';
-import type { LinkService } from './service';
+import type { Lifecycle } from '../shutdown';
+import type { LinkService, Resolution } from './service';
 import { createLinkSchema, RESERVED_SLUGS, SLUG_PATTERN } from './validation';
 
 type ApiConfig = Pick<Config, 'API_TOKENS' | 'PUBLIC_BASE_URL' | 'RATE_LIMIT_CREATES' | 'RATE_LIMIT_WINDOW_SECONDS'>;
@@ -56,25 +57,49 @@ export function linksApi(links: LinkService, config: ApiConfig, redis: Redis, lo
   return router;
 }
 
-/** `GET /:slug`: the hot path. Malformed or reserved slugs are 404 without touching Redis. */
-export function redirect(links: LinkService): RequestHandler {
-  return async (req, res) => {
-    const slug = requireSlug(String(req.params.slug));
-    const r = await links.resolve(slug);
-    if (r.kind === 'found') {
-      // res.location + end instead of res.redirect: no content negotiation or HTML body on the hot path.
-      res.location(r.url).status(302).end();
-      return;
+/**
+ * `GET /:slug`: the hot path, mounted first so that a redirect walks no other
+ * route. A hit in the worker's own cache answers synchronously; only a miss
+ * returns a promise (Express 5 forwards its rejection). Anything else goes on
+ * down the stack: a reserved or malformed slug (`/ready`, `/health`, …) to
+ * its own route or to `notALink`, and every request while the worker is
+ * starting to the 503 that says why.
+ */
+export function redirect(links: LinkService, lifecycle: Pick<Lifecycle, 'phase'>): RequestHandler {
+  return (req, res, next) => {
+    const slug = String(req.params.slug);
+    if (lifecycle.phase === 'starting' || !isLinkSlug(slug)) {
+      next();
+      return undefined;
     }
-    if (r.kind === 'expired') throw new AppError(410, ErrorCode.LinkExpired, `link '${slug}' has expired`);
-    throw new AppError(404, ErrorCode.LinkNotFound, `no link with slug '${slug}'`);
+    const hit = links.resolveLocal(slug);
+    if (hit) {
+      answer(res, slug, hit);
+      return undefined;
+    }
+    return links.resolve(slug).then((r) => answer(res, slug, r));
   };
 }
 
-function requireSlug(slug: string): string {
-  if (!SLUG_PATTERN.test(slug) || RESERVED_SLUGS.has(slug.toLowerCase())) {
-    throw new AppError(404, ErrorCode.LinkNotFound, `no link with slug '${slug.slice(0, 80)}'`);
+/** `GET /:slug` for what `redirect` passed on and no other route took: 404, without touching a cache. */
+export const notALink: RequestHandler = (req) => {
+  throw new AppError(404, ErrorCode.LinkNotFound, `no link with slug '${String(req.params.slug).slice(0, 80)}'`);
+};
+
+function answer(res: Response, slug: string, r: Resolution): void {
+  if (r.kind === 'found') {
+    // res.location + end instead of res.redirect: no content negotiation or HTML body on the hot path.
+    res.location(r.url).status(302).end();
+    return;
   }
+  if (r.kind === 'expired') throw new AppError(410, ErrorCode.LinkExpired, `link '${slug}' has expired`);
+  throw new AppError(404, ErrorCode.LinkNotFound, `no link with slug '${slug}'`);
+}
+
+const isLinkSlug = (slug: string) => SLUG_PATTERN.test(slug) && !RESERVED_SLUGS.has(slug.toLowerCase());
+
+function requireSlug(slug: string): string {
+  if (!isLinkSlug(slug)) throw new AppError(404, ErrorCode.LinkNotFound, `no link with slug '${slug.slice(0, 80)}'`);
   return slug;
 }
 

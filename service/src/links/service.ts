@@ -3,7 +3,9 @@ import { AppError, ErrorCode } from '../errors';
 import { Prisma, type PrismaClient } from '../generated/prisma/client';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics/registry';
-import type { LinkCache } from './cache';
+import type { CachedLink, LinkCache } from './cache';
+import type { Invalidations } from './invalidation';
+import type { LocalLinkCache } from './local-cache';
 import type { ClickCounter } from './clicks';
 import { generateSlug } from './slug';
 import { RESERVED_SLUGS, type CreateLinkInput } from './validation';
@@ -20,25 +22,67 @@ export type Resolution = { kind: 'found'; url: string } | { kind: 'missing' } | 
 
 const GENERATE_ATTEMPTS = 5;
 
-/** Links: PostgreSQL is the source of truth, Redis a shared cache in front of it. */
+type LinkMetrics = Pick<Metrics, 'redirects' | 'linksCreated' | 'cacheLookups'>;
+
+/**
+ * Links: PostgreSQL is the source of truth; Redis a cache shared by every
+ * worker and pod; each worker's local cache in front of it. A change is
+ * published after its commit so that every worker evicts its copy.
+ */
 export class LinkService {
+  /** Counter children bound once: a hit must not hash label sets. */
+  private readonly lookups;
+
   constructor(
     private readonly prisma: PrismaClient,
     private readonly cache: LinkCache,
+    private readonly local: LocalLinkCache,
+    private readonly invalidations: Pick<Invalidations, 'publish'>,
     private readonly clicks: ClickCounter,
     private readonly config: Pick<Config, 'PUBLIC_BASE_URL'>,
     private readonly log: Logger,
-    private readonly metrics: Pick<Metrics, 'redirects' | 'linksCreated' | 'cacheLookups'>,
-  ) {}
+    private readonly metrics: LinkMetrics,
+  ) {
+    const c = metrics.cacheLookups;
+    this.lookups = {
+      localHit: c.labels('local', 'hit'),
+      localMiss: c.labels('local', 'miss'),
+      redisHit: c.labels('redis', 'hit'),
+      redisMiss: c.labels('redis', 'miss'),
+      redisError: c.labels('redis', 'error'),
+      databaseHit: c.labels('database', 'hit'),
+      databaseMiss: c.labels('database', 'miss'),
+    };
+  }
 
   /**
-   * The hot path: a cache hit answers without PostgreSQL. Redis failures
-   * degrade to PostgreSQL reads rather than errors.
+   * The hot path's first step, synchronous: the answer from this worker's
+   * cache, or undefined (then `resolve`). The link's own expiry is checked on
+   * every hit.
+   */
+  resolveLocal(slug: string): Resolution | undefined {
+    const link = this.local.get(slug);
+    if (link === undefined) return undefined;
+    this.lookups.localHit.inc();
+    return this.answer(slug, link);
+  }
+
+  /**
+   * After a local miss: Redis, then PostgreSQL; both fill the local cache.
+   * Redis failures degrade to PostgreSQL reads rather than errors.
    */
   async resolve(slug: string): Promise<Resolution> {
-    const cached = await this.cache.get(slug).catch(() => null);
-    this.metrics.cacheLookups.inc({ result: cached === null ? 'error' : cached === undefined ? 'miss' : 'hit' });
-    const link = cached ?? (await this.load(slug));
+    this.lookups.localMiss.inc();
+    const version = this.local.version;
+    let link = await this.cache.get(slug).catch(() => null);
+    if (link === null) this.lookups.redisError.inc();
+    else (link === undefined ? this.lookups.redisMiss : this.lookups.redisHit).inc();
+    link ??= await this.load(slug);
+    this.local.fill(slug, link, version);
+    return this.answer(slug, link);
+  }
+
+  private answer(slug: string, link: CachedLink): Resolution {
     if (link === 'missing') return { kind: 'missing' };
     if (link.expiresAtMs !== null && link.expiresAtMs <= Date.now()) return { kind: 'expired' };
     this.clicks.record(slug);
@@ -57,6 +101,8 @@ export class LinkService {
         await this.cache
           .set(slug, { url: row.url, expiresAtMs: row.expiresAt?.getTime() ?? null })
           .catch((err: unknown) => this.log.warn({ err, slug }, 'cache write failed after create'));
+        // Workers that answered "no such link" for this slug hold it as a negative entry.
+        await this.invalidations.publish(slug);
         return { ...toView(row, 0), shortUrl: `${this.config.PUBLIC_BASE_URL}/${slug}` };
       } catch (err) {
         if (!isUniqueViolation(err)) throw err;
@@ -73,9 +119,10 @@ export class LinkService {
   }
 
   /**
-   * Invalidates before and after the delete: the first makes a Redis outage
-   * fail the request before anything changed (503), the second removes an
-   * entry a concurrent redirect may have cached in between.
+   * Invalidates Redis before and after the delete: the first makes a Redis
+   * outage fail the request before anything changed (503), the second removes
+   * an entry a concurrent redirect may have cached in between. Then every
+   * worker's local copy goes (published after the commit).
    */
   async delete(slug: string): Promise<void> {
     await this.cache.invalidate(slug).catch(() => {
@@ -85,11 +132,13 @@ export class LinkService {
     await this.cache
       .invalidate(slug)
       .catch((err: unknown) => this.log.warn({ err, slug }, 'cache invalidation failed'));
+    await this.invalidations.publish(slug);
     if (count === 0) throw notFound(slug);
   }
 
-  private async load(slug: string) {
+  private async load(slug: string): Promise<CachedLink> {
     const row = await this.prisma.link.findUnique({ where: { slug }, select: { url: true, expiresAt: true } });
+    (row ? this.lookups.databaseHit : this.lookups.databaseMiss).inc();
     const link = row ? { url: row.url, expiresAtMs: row.expiresAt?.getTime() ?? null } : ('missing' as const);
     const write = link === 'missing' ? this.cache.setMissing(slug) : this.cache.set(slug, link);
     write.catch(() => undefined);

@@ -14,7 +14,8 @@ export interface Metrics {
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
   readonly redirects: Counter;
   readonly linksCreated: Counter;
-  readonly cacheLookups: Counter<'result'>;
+  readonly cacheLookups: Counter<'tier' | 'result'>;
+  readonly invalidations: Counter;
   readonly aggregationMisses: Counter;
 }
 
@@ -23,10 +24,12 @@ export function createMetrics(deps: {
   redis: Redis;
   sizing: SizingReport;
   workerIndex: number;
+  /** Entries in this worker's local cache, read at each scrape. */
+  localEntries: () => number;
 }): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
-  const { db, redis, sizing } = deps;
+  const { db, redis, sizing, localEntries } = deps;
   const httpDuration = new Histogram({
     name: 'http_request_duration_seconds',
     help: 'HTTP request duration by route template and status',
@@ -46,9 +49,22 @@ export function createMetrics(deps: {
   });
   const cacheLookups = new Counter({
     name: 'boltlink_cache_lookups_total',
-    help: 'Redis cache lookups on the redirect path by result (hit, miss, error)',
-    labelNames: ['result'] as const,
+    help: 'Lookups on the redirect path by tier (local, redis, database) and result (hit, miss, error)',
+    labelNames: ['tier', 'result'] as const,
     registers: [registry],
+  });
+  const invalidations = new Counter({
+    name: 'boltlink_cache_invalidations_total',
+    help: "Invalidations received over Redis pub/sub (each evicts one slug from a worker's local cache)",
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'boltlink_local_cache_entries',
+    help: "Entries in the workers' local link caches",
+    registers: [registry],
+    collect() {
+      this.set(localEntries());
+    },
   });
   const aggregationMisses = new Counter({
     name: 'boltlink_metrics_aggregation_misses_total',
@@ -98,5 +114,5 @@ export function createMetrics(deps: {
     aggregator: 'max',
     registers: [registry],
   }).set(sizing.cpuQuota ?? -1);
-  return { registry, httpDuration, redirects, linksCreated, cacheLookups, aggregationMisses };
+  return { registry, httpDuration, redirects, linksCreated, cacheLookups, invalidations, aggregationMisses };
 }

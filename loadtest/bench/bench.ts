@@ -1,0 +1,462 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type autocannon from 'autocannon';
+import { Client } from 'pg';
+import { sizingFor } from '../../infra/sizing';
+import { migrate } from '../../service/src/db/migrate';
+import { GUIDE_REQ_PER_SEC_PER_CORE } from '../guide';
+import { run, type LoadResult } from '../runner';
+
+/**
+ * `make bench`: the cases of CASES side by side in one run on this machine,
+ * in order. Servers run on core 0 (`taskset -c 0`), this process — the load
+ * generator — on core 1 (the Makefile starts it with `taskset -c 1`). Every
+ * case: keep-alive connections, a warm-up that is discarded, then a measured
+ * run bounded in time and requests, during which the server's CPU time (its
+ * whole process tree, from /proc) is read: CPU µs per request is steadier
+ * than req/s on a noisy machine. Needs `npm run build`, PostgreSQL at
+ * DATABASE_URL (a scratch database is created and dropped) and `redis-server`
+ * on the PATH (a private one runs on core 1 for the run).
+ */
+
+const ROOT = path.resolve(__dirname, '../..');
+const RESULTS = path.join(__dirname, '../results');
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const WARMUP_SECONDS = 2;
+const MAX_REQUESTS = 3_000_000;
+const UNCACHED_LINKS = 200_000;
+/** Slugs the Redis-cache case rotates over, so that a worker cache of one entry always misses. */
+const REDIS_CASE_LINKS = 1_000;
+const TOKEN = `bench-${randomBytes(12).toString('hex')}`;
+const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+/** BENCH_CASES=bareExpress,cachedLocal runs only those (for a quick A/B while working); the results are not kept. */
+const ONLY = process.env.BENCH_CASES?.split(',').filter(Boolean);
+
+type ServerName = 'raw' | 'bare' | 'pm2' | 'pm2RedisOnly' | 'plain';
+
+interface Case {
+  readonly key: string;
+  readonly title: string;
+  readonly server: ServerName;
+  /** The requests of one run (made fresh for the warm-up and the measured run) and the status they expect. */
+  readonly requests: () => autocannon.Request[];
+  readonly expect: number;
+}
+
+let nextUncached = 0;
+let nextRedis = 0;
+const get = (path: string): autocannon.Request => ({ method: 'GET', path });
+const CASES: readonly Case[] = [
+  { key: 'rawHttp', title: '1 raw node:http 302', server: 'raw', requests: () => [get('/x')], expect: 302 },
+  { key: 'bareExpress', title: '2 bare Express 5 302', server: 'bare', requests: () => [get('/x')], expect: 302 },
+  {
+    key: 'cachedLocal',
+    title: '3 BoltLink redirect, worker cache, 1 PM2 worker',
+    server: 'pm2',
+    requests: () => [get('/bench-cached')],
+    expect: 302,
+  },
+  {
+    key: 'create',
+    title: '6 BoltLink POST /api/links (PostgreSQL write)',
+    server: 'pm2',
+    requests: () => [
+      {
+        method: 'POST',
+        path: '/api/links',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        setupRequest: (req) => ({
+          ...req,
+          body: JSON.stringify({ url: `https://example.com/c/${randomBytes(6).toString('hex')}` }),
+        }),
+      },
+    ],
+    expect: 201,
+  },
+  {
+    key: 'uncached',
+    title: '7 BoltLink redirect, PostgreSQL read',
+    server: 'pm2',
+    requests: () => [
+      { method: 'GET', setupRequest: (req) => ({ ...req, path: `/u${(nextUncached++ % UNCACHED_LINKS) + 1}` }) },
+    ],
+    expect: 302,
+  },
+  {
+    key: 'cachedRedis',
+    title: '4 BoltLink redirect, Redis cache (worker cache off)',
+    server: 'pm2RedisOnly',
+    requests: () => [
+      { method: 'GET', setupRequest: (req) => ({ ...req, path: `/rc-${(nextRedis++ % REDIS_CASE_LINKS) + 1}` }) },
+    ],
+    expect: 302,
+  },
+  {
+    key: 'cachedPlain',
+    title: '5 BoltLink redirect, worker cache, plain node',
+    server: 'plain',
+    requests: () => [get('/bench-cached')],
+    expect: 302,
+  },
+];
+
+interface Server {
+  readonly proc: ChildProcess;
+  readonly url: string;
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer().listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = net.connect(port, '127.0.0.1', () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on port ${port}`);
+}
+
+async function startServer(args: string[], env: NodeJS.ProcessEnv, readyPath: string): Promise<Server> {
+  const port = await freePort();
+  const proc = spawn('taskset', ['-c', '0', process.execPath, ...args], {
+    cwd: ROOT,
+    env: { ...env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const res = await fetch(`${url}${readyPath}`, { redirect: 'manual' }).catch(() => null);
+    if (res && res.status < 500) return { proc, url };
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`server ${args.join(' ')} did not start`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function stop(s: Server): Promise<void> {
+  // A process killed by a signal has signalCode set and exitCode null.
+  if (s.proc.exitCode !== null || s.proc.signalCode !== null) return;
+  const exited = once(s.proc, 'exit');
+  s.proc.kill('SIGTERM');
+  await exited;
+}
+
+/** User + system CPU time of `root` and every process below it (pm2-runtime and its worker), ms. */
+function treeCpuMs(root: number): number {
+  const procs = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .flatMap((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return [{ pid: Number(pid), ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) }];
+      } catch {
+        return [];
+      }
+    });
+  const inTree = new Set([root]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const p of procs) {
+      if (!inTree.has(p.pid) && inTree.has(p.ppid)) {
+        inTree.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  const ticks = procs.filter((p) => inTree.has(p.pid)).reduce((n, p) => n + p.ticks, 0);
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+interface Measured extends LoadResult {
+  /** Server CPU time per request served in the measured window, µs. */
+  readonly cpuMicrosPerRequest: number;
+}
+
+async function measure(c: Case, server: Server, seconds = SECONDS, quiet = false): Promise<Measured> {
+  const base = { url: server.url, connections: CONNECTIONS, maxRequests: MAX_REQUESTS };
+  if (!quiet) {
+    await run({ ...base, title: `${c.title} (warm-up)`, durationSeconds: WARMUP_SECONDS, requests: c.requests() });
+  }
+  let failures = 0;
+  const requests = c.requests().map((r) => ({
+    ...r,
+    onResponse: (status: number) => void (status !== c.expect && failures++),
+  }));
+  const cpuBefore = treeCpuMs(server.proc.pid!);
+  const measured = await run({ ...base, title: c.title, durationSeconds: seconds, requests });
+  const cpuMs = treeCpuMs(server.proc.pid!) - cpuBefore;
+  const r: Measured = {
+    ...measured,
+    errors: { ...measured.errors, unexpectedStatus: failures },
+    cpuMicrosPerRequest: Math.round((cpuMs * 1000 * 10) / Math.max(1, measured.requests.total)) / 10,
+  };
+  const failed = r.errors.socket + r.errors.timeouts + r.errors.unexpectedStatus;
+  if (quiet) return r;
+  process.stdout.write(
+    `  ${c.title.padEnd(54)} ${String(r.requests.perSecond).padStart(7)} req/s  ${String(r.cpuMicrosPerRequest).padStart(6)} µs CPU/req  p50 ${r.latencyMs.p50} ms  p99 ${r.latencyMs.p99} ms  failures ${failed}\n`,
+  );
+  return r;
+}
+
+/** Rounds of the paired comparison, and the measured seconds of each. */
+const PAIRED_ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
+const PAIRED_SECONDS = 4;
+const PAIRED_WARMUP_SECONDS = 8;
+
+interface Paired {
+  readonly rounds: { bare: Measured; ours: Measured }[];
+  /** Medians over the rounds of ours ÷ bare Express, each round's two runs back to back. */
+  readonly reqPerSecRatio: number;
+  readonly cpuPerRequestRatio: number;
+  readonly oursP99Ms: number;
+}
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/**
+ * Bare Express against BoltLink's worker-cache redirect, alternating short
+ * runs with both servers up. On this project's virtual machines the speed of
+ * a core drifts by ±30 % over seconds, so one long run each compares two
+ * different machines; the median of back-to-back pairs compares the code.
+ */
+async function paired(bare: Server, ours: Server): Promise<Paired> {
+  const bareCase = CASES.find((c) => c.key === 'bareExpress')!;
+  const oursCase = CASES.find((c) => c.key === 'cachedLocal')!;
+  // Both servers are fresh: one discarded run each first, so the rounds compare optimised
+  // code (without it the first rounds measured BoltLink's JIT warm-up: 486 µs, then 225 µs by round 6).
+  await measure(bareCase, bare, PAIRED_WARMUP_SECONDS, true);
+  await measure(oursCase, ours, PAIRED_WARMUP_SECONDS, true);
+  const rounds: Paired['rounds'] = [];
+  for (let i = 0; i < PAIRED_ROUNDS; i++) {
+    // ABBA: which of the two runs first alternates, so a drift within a round favours neither.
+    if (i % 2 === 0) {
+      const b = await measure(bareCase, bare, PAIRED_SECONDS, true);
+      rounds.push({ bare: b, ours: await measure(oursCase, ours, PAIRED_SECONDS, true) });
+    } else {
+      const o = await measure(oursCase, ours, PAIRED_SECONDS, true);
+      rounds.push({ bare: await measure(bareCase, bare, PAIRED_SECONDS, true), ours: o });
+    }
+  }
+  return {
+    rounds,
+    reqPerSecRatio: median(rounds.map((r) => r.ours.requests.perSecond / r.bare.requests.perSecond)),
+    cpuPerRequestRatio: median(rounds.map((r) => r.ours.cpuMicrosPerRequest / r.bare.cpuMicrosPerRequest)),
+    oursP99Ms: median(rounds.map((r) => r.ours.latencyMs.p99)),
+  };
+}
+
+/** Heap of 100,000 worker-cache entries with 90-character URLs, measured in a child with --expose-gc, MiB. */
+function localCacheMiBPer100k(): number {
+  const out = execFileSync(process.execPath, ['--expose-gc', path.join(__dirname, 'cache-memory.js'), '100000'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  return Number(JSON.parse(out).mib);
+}
+
+async function main(): Promise<void> {
+  const admin = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+  const dbName = `boltlink_bench_${randomBytes(4).toString('hex')}`;
+  const adminClient = new Client({ connectionString: admin });
+  await adminClient.connect();
+  await adminClient.query(`CREATE DATABASE ${dbName}`);
+  const dbUrl = new URL(admin);
+  dbUrl.pathname = `/${dbName}`;
+  const running: Server[] = [];
+  const pm2Homes: string[] = [];
+  try {
+    await migrate(dbUrl.toString());
+    const seed = new Client({ connectionString: dbUrl.toString() });
+    await seed.connect();
+    await seed.query("INSERT INTO links (slug, url) VALUES ('bench-cached', 'https://example.com/target')");
+    await seed.query(
+      `INSERT INTO links (slug, url) SELECT 'u' || g, 'https://example.com/u/' || g FROM generate_series(1, ${UNCACHED_LINKS}) AS g`,
+    );
+    await seed.query(
+      `INSERT INTO links (slug, url) SELECT 'rc-' || g, 'https://example.com/r/' || g FROM generate_series(1, ${REDIS_CASE_LINKS}) AS g`,
+    );
+    await seed.end();
+
+    // A private Redis on the load generator's core: like a Redis on another host, it never
+    // takes CPU from the server under test.
+    const redisPort = await freePort();
+    const redis = spawn(
+      'taskset',
+      [
+        '-c',
+        '1',
+        'redis-server',
+        '--port',
+        String(redisPort),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+      ],
+      { stdio: 'ignore' },
+    );
+    running.push({ proc: redis, url: `redis://127.0.0.1:${redisPort}` });
+    await waitForPort(redisPort);
+    const bench = sizingFor('bench');
+    const serviceEnv = {
+      ...process.env,
+      NODE_ENV: 'production',
+      DATABASE_URL: dbUrl.toString(),
+      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      REDIS_KEY_PREFIX: `bench:${randomBytes(4).toString('hex')}:`,
+      API_TOKENS: TOKEN,
+      PUBLIC_BASE_URL: 'https://sho.rt',
+      LOG_LEVEL: 'info',
+      // Access logs off while measuring: at tens of thousands of requests a second they are
+      // the ingress's job; ACCESS_LOG_SAMPLE_RATE turns them back on per environment.
+      ACCESS_LOG_SAMPLE_RATE: '0',
+      // The metrics middleware still runs (its cost is measured); only the scrape server is off.
+      METRICS_PORT: '0',
+      DB_POOL_SIZE: String(bench.dbPoolPerWorker),
+      // The write-path case measures the write path, not the per-client limiter (one client sends every create).
+      RATE_LIMIT_CREATES: '0',
+    };
+    const pm2Env = (extra: Record<string, string> = {}) => {
+      const home = mkdtempSync(path.join(os.tmpdir(), 'bench-pm2-'));
+      pm2Homes.push(home);
+      return {
+        ...serviceEnv,
+        BOLTLINK_SIZING: 'bench',
+        PM2_INSTANCES: String(bench.pm2Instances),
+        PM2_HOME: home,
+        ...extra,
+      };
+    };
+    const pm2 = ['node_modules/pm2/bin/pm2-runtime', 'service/ecosystem.config.js'];
+    const SERVERS: Record<ServerName, () => Promise<Server>> = {
+      raw: () => startServer(['loadtest/bench/raw-http.js'], process.env, '/x'),
+      bare: () => startServer(['loadtest/bench/bare-express.js'], process.env, '/x'),
+      pm2: () => startServer(pm2, pm2Env(), '/ready'),
+      // One entry and REDIS_CASE_LINKS slugs in turn: every request misses the worker cache.
+      pm2RedisOnly: () => startServer(pm2, pm2Env({ LOCAL_CACHE_MAX_ENTRIES: '1' }), '/ready'),
+      // The same heap limit PM2 gives its worker (ecosystem node_args): (3)/(5) then measures PM2 alone.
+      plain: () =>
+        startServer(
+          [`--max-old-space-size=${bench.heapMiBPerWorker}`, 'dist/service/src/main.js'],
+          { ...serviceEnv, LOCAL_CACHE_MAX_MIB: String(bench.localCacheMiBPerWorker) },
+          '/ready',
+        ),
+    };
+    process.stdout.write(
+      `make bench: servers on core 0, load on core 1, ${CONNECTIONS} keep-alive connections, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s per case\n`,
+    );
+
+    const results: Record<string, Measured> = {};
+    let current: { name: ServerName; server: Server } | undefined;
+    for (const c of CASES.filter((k) => !ONLY || ONLY.includes(k.key))) {
+      if (current?.name !== c.server) {
+        if (current) await stop(current.server);
+        current = { name: c.server, server: await SERVERS[c.server]() };
+        running.push(current.server);
+      }
+      results[c.key] = await measure(c, current.server);
+      if (c.key === 'uncached') {
+        process.stdout.write(
+          `    (${nextUncached} slugs requested in order over ${UNCACHED_LINKS} links: each read misses both caches unless it wrapped)\n`,
+        );
+      }
+    }
+    if (current) await stop(current.server);
+    if (ONLY) return;
+    const [bare, ours] = [await SERVERS.bare(), await SERVERS.pm2()];
+    running.push(bare, ours);
+    process.stdout.write(
+      `\n  bare Express vs worker-cache redirect, ${PAIRED_ROUNDS} alternating rounds of ${PAIRED_SECONDS} s:\n`,
+    );
+    const pairs = await paired(bare, ours);
+    for (const [i, p] of pairs.rounds.entries()) {
+      process.stdout.write(
+        `    round ${i + 1}: bare ${p.bare.requests.perSecond} req/s ${p.bare.cpuMicrosPerRequest} µs, ` +
+          `BoltLink ${p.ours.requests.perSecond} req/s ${p.ours.cpuMicrosPerRequest} µs, p99 ${p.ours.latencyMs.p99} ms\n`,
+      );
+    }
+    await Promise.all([stop(bare), stop(ours)]);
+    const cacheMiB = localCacheMiBPer100k();
+    process.stdout.write(`  local cache memory: ${cacheMiB} MiB of heap per 100,000 entries (90-character URLs)\n`);
+
+    const r = (k: string) => results[k]!;
+    const goals = {
+      workerCacheOverBareExpress: { value: pairs.reqPerSecRatio, goal: 0.9, atLeast: true },
+      cpuPerRedirectOverBareExpress: { value: pairs.cpuPerRequestRatio, goal: 1.15, atLeast: false },
+      workerCacheP99Ms: { value: pairs.oursP99Ms, goal: 25, atLeast: false },
+      pm2OverPlainNode: {
+        value: r('cachedLocal').requests.perSecond / r('cachedPlain').requests.perSecond,
+        goal: 0.95,
+        atLeast: true,
+      },
+      workerCacheOverGuidePerCore: {
+        value: r('cachedLocal').requests.perSecond / GUIDE_REQ_PER_SEC_PER_CORE,
+        goal: 10,
+        atLeast: true,
+      },
+      workerCacheOverRedisCache: {
+        value: r('cachedLocal').cpuMicrosPerRequest / r('cachedRedis').cpuMicrosPerRequest,
+        goal: 1,
+        atLeast: false,
+      },
+    };
+    process.stdout.write('\ngoals (measured side by side in this run; the first three from the alternating rounds)\n');
+    for (const [name, g] of Object.entries(goals)) {
+      const met = g.atLeast ? g.value >= g.goal : g.value <= g.goal;
+      process.stdout.write(
+        `  ${name.padEnd(32)} ${g.value.toFixed(2).padStart(6)}  goal ${g.atLeast ? '≥' : '≤'} ${g.goal}  ${met ? 'met' : 'MISSED'}\n`,
+      );
+    }
+    const out = {
+      measuredAt: new Date().toISOString(),
+      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
+      connections: CONNECTIONS,
+      seconds: SECONDS,
+      perWorkerReqPerSec: r('cachedLocal').requests.perSecond,
+      localCacheMiBPer100kEntries: cacheMiB,
+      goals,
+      paired: pairs,
+      results,
+    };
+    mkdirSync(RESULTS, { recursive: true });
+    const file = path.join(RESULTS, `bench-${out.measuredAt.replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+    copyFileSync(file, path.join(RESULTS, 'bench-latest.json'));
+    process.stdout.write(`\nwrote ${path.relative(ROOT, file)} (and bench-latest.json, which make plan reads)\n`);
+  } finally {
+    await Promise.all(running.map(stop));
+    pm2Homes.forEach((h) => rmSync(h, { recursive: true, force: true }));
+    await adminClient.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await adminClient.end();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
