@@ -3,6 +3,9 @@ import * as kplus from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
 import { DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../service/src/config';
 import { APP_GID, APP_UID, PM2_HOME, SCRATCH_DIR } from './image';
+import { dashboard } from './monitoring/dashboard';
+import { METRICS_PORT_NAME, type MonitoringProps } from './monitoring/manifests';
+import { CONFIG_NAME, CONTAINER_NAME, DASHBOARD_NAME, DEPLOYMENT_NAME } from './names';
 import { RESTRICTED_NAMESPACE_LABELS } from './pod-security';
 import { sizingFor, type EnvironmentName, type Sizing } from './sizing';
 
@@ -73,15 +76,11 @@ export interface BoltLinkChartProps extends ChartProps {
   readonly faultInjection?: boolean;
 }
 
-/** Names the operations guide uses verbatim: `kubectl set image deployment/boltlink-backend backend=…`. */
-export const DEPLOYMENT_NAME = 'boltlink-backend';
-export const CONTAINER_NAME = 'backend';
 /** In the image (Dockerfile copies service/bin). */
 export const MIGRATE_THEN_SERVE = 'service/bin/migrate-then-serve.sh';
 /** The namespace-wide deny-all NetworkPolicy, emitted only for a release with a namespace of its own. */
 export const DEFAULT_DENY_NAME = 'default-deny';
 const HTTP_PORT_NAME = 'http';
-const METRICS_PORT_NAME = 'metrics';
 const SERVICE_PORT = 80;
 const DNS_PORT = 53;
 
@@ -158,18 +157,27 @@ function resolve(props: BoltLinkChartProps): Resolved {
 export class BoltLinkChart extends Chart {
   readonly sizing: Sizing;
   readonly deployment: kplus.Deployment;
+  /** What the monitoring of this release (infra/monitoring) selects and labels. */
+  readonly monitoring: MonitoringProps;
 
   constructor(scope: Construct, id: string, props: BoltLinkChartProps) {
     super(scope, id, props);
     const r = resolve(props);
     this.sizing = r.sizing;
+    this.monitoring = {
+      environment: r.environment,
+      sizing: r.sizing,
+      selector: r.selector,
+      labels: r.labels,
+      namespace: r.namespace,
+    };
     if (r.namespace) this.namespaceObject(r, r.namespace);
     const serviceAccount = new kplus.ServiceAccount(this, 'service-account', {
       metadata: this.meta(r, DEPLOYMENT_NAME),
       automountToken: false,
     });
     const config = new kplus.ConfigMap(this, 'config', {
-      metadata: this.meta(r, `${DEPLOYMENT_NAME}-config`),
+      metadata: this.meta(r, CONFIG_NAME),
       data: r.config,
     });
     this.deployment = this.deploymentObject(r, serviceAccount, config);
@@ -178,10 +186,24 @@ export class BoltLinkChart extends Chart {
     this.disruptionBudget(r);
     if (r.namespace) this.defaultDeny(r);
     this.networkPolicy(r);
+    this.dashboardConfigMap(r);
   }
 
   private meta(r: Resolved, name: string) {
     return { name, labels: r.labels };
+  }
+
+  /**
+   * The Grafana dashboard, labelled for the dashboard sidecar of
+   * kube-prometheus-stack (grafana_dashboard: "1"), which loads it from any
+   * namespace it watches; elsewhere an unused ConfigMap
+   * (charts-out/monitoring/grafana/ has the same JSON to import by hand).
+   */
+  private dashboardConfigMap(r: Resolved): void {
+    new kplus.ConfigMap(this, 'dashboard', {
+      metadata: { name: DASHBOARD_NAME, labels: { ...r.labels, grafana_dashboard: '1' } },
+      data: { [`boltlink-${r.environment}.json`]: JSON.stringify(dashboard(r.sizing, r.environment)) },
+    });
   }
 
   private namespaceObject(r: Resolved, name: string): void {

@@ -1,5 +1,6 @@
 import { App } from 'cdk8s';
 import { BoltLinkChart } from './chart';
+import { synthMonitoring } from './monitoring/manifests';
 import { imageRef } from './release';
 import { ENVIRONMENTS, type EnvironmentName } from './sizing';
 
@@ -10,13 +11,14 @@ import { ENVIRONMENTS, type EnvironmentName } from './sizing';
  * BOLTLINK_PUBLIC_BASE_URL and BOLTLINK_ALLOWED_ORIGINS (comma-separated) for the ConfigMap,
  * BOLTLINK_NAMESPACE (a namespace of the release's own: see the chart's `namespace` prop).
  * The cluster-test environment mounts the fault-injection routes its test drives.
+ * Also writes charts-out/monitoring/ (infra/monitoring/manifests.ts).
  */
 const environment = process.env.BOLTLINK_ENV || 'prod';
 if (!(ENVIRONMENTS as string[]).includes(environment)) {
   throw new Error(`BOLTLINK_ENV '${environment}' is not one of ${ENVIRONMENTS.join(', ')}`);
 }
 const app = new App();
-new BoltLinkChart(app, `boltlink-${environment}`, {
+const chart = new BoltLinkChart(app, `boltlink-${environment}`, {
   environment: environment as EnvironmentName,
   image: imageRef(),
   publicBaseUrl: process.env.BOLTLINK_PUBLIC_BASE_URL || 'https://blt.example.com',
@@ -25,3 +27,5 @@ new BoltLinkChart(app, `boltlink-${environment}`, {
   faultInjection: environment === 'cluster-test',
 });
 app.synth();
+// charts-out/monitoring/: prometheus-operator objects, and the plain rule file, scrape job and dashboard JSON.
+synthMonitoring(app.outdir, chart.monitoring);

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parseArgs, parseEnv } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { ConfigError, loadConfig } from '../service/src/config';
+import { CONFIG_NAME } from './names';
 import { pssViolations } from './pod-security';
 import { checkManifests, type K8sObject } from './rules';
 import { ENVIRONMENTS, SizingError, sizingFor, type Sizing } from './sizing';
@@ -105,13 +106,16 @@ function manifestsCurrent(c: Context): Item {
       env: { ...process.env, BOLTLINK_ENV: c.environment },
     });
     if (r.status !== 0) return item(name, false, '', `synth failed: ${r.stderr.trim().split('\n')[0]}`);
-    const fresh = readdirSync(tmp).sort();
+    // Every file, monitoring/ included.
+    const files = (dir: string) =>
+      (readdirSync(dir, { recursive: true }) as string[]).filter((f) => statSync(path.join(dir, f)).isFile()).sort();
+    const fresh = files(tmp);
     const stale = fresh.filter(
       (f) =>
         !existsSync(path.join(c.out, f)) ||
         readFileSync(path.join(c.out, f), 'utf8') !== readFileSync(path.join(tmp, f), 'utf8'),
     );
-    const extra = readdirSync(c.out).filter((f) => !fresh.includes(f) && f.endsWith('.yaml'));
+    const extra = files(c.out).filter((f) => !fresh.includes(f));
     return item(
       name,
       stale.length === 0 && extra.length === 0,
@@ -382,7 +386,7 @@ export async function preflight(argv: readonly string[]): Promise<Item[]> {
     objects,
     deployment,
     container: deployment?.spec?.template?.spec?.containers?.[0],
-    configMap: objects.find((o) => o.kind === 'ConfigMap'),
+    configMap: objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === CONFIG_NAME),
   };
   const items: Item[] = [
     {

@@ -9,7 +9,8 @@ import * as networking from 'kubernetes-models/networking.k8s.io/v1';
 import * as policy from 'kubernetes-models/policy/v1';
 import * as core from 'kubernetes-models/v1';
 import { DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../../service/src/config';
-import { CONTAINER_NAME, DEFAULT_DENY_NAME, DEPLOYMENT_NAME } from '../chart';
+import { DEFAULT_DENY_NAME } from '../chart';
+import { CONFIG_NAME, CONTAINER_NAME, DEPLOYMENT_NAME } from '../names';
 import { APP_UID } from '../image';
 import { checkManifests, RULES, type K8sObject } from '../rules';
 import { sizingFor, type EnvironmentName } from '../sizing';
@@ -17,6 +18,7 @@ import {
   CHARTS_OUT,
   container,
   envValue,
+  filesUnder,
   find,
   quantity,
   readManifests,
@@ -120,7 +122,7 @@ describe.each(ENVS)('the %s release', (env) => {
   });
 
   it('rate-limits per client behind one ingress (its X-Forwarded-For is trusted)', () => {
-    expect(find(objects, 'ConfigMap').data.TRUST_PROXY_HOPS).toBe('1');
+    expect((objects.find((o) => o.metadata.name === CONFIG_NAME) as any).data.TRUST_PROXY_HOPS).toBe('1');
   });
 
   it('takes secrets only by reference', () => {
@@ -221,7 +223,7 @@ describe('the rule suite', () => {
     ['no-secret-values-in-env', (o) => container(o).env.push({ name: 'API_TOKENS', value: 'hunter2hunter2hunter2' })],
     [
       'no-secrets-in-configmaps',
-      (o) => (o.find((x) => x.kind === 'ConfigMap').data.DATABASE_URL = 'postgres://u:p@db/x'),
+      (o) => ((o.find((x) => x.metadata.name === CONFIG_NAME) as any).data.DATABASE_URL = 'postgres://u:p@db/x'),
     ],
     ['selector-matches-template', (o) => (deployment(o).spec.selector.matchLabels['app.kubernetes.io/name'] = 'other')],
     ['service-targets-pods', (o) => (o.find((x) => x.kind === 'Service').spec.ports[0].targetPort = 8080)],
@@ -302,6 +304,7 @@ describe('charts-out/', () => {
     expect(objects.map((o) => o.kind).sort()).toEqual(
       [
         'ConfigMap',
+        'ConfigMap',
         'Deployment',
         'HorizontalPodAutoscaler',
         'NetworkPolicy',
@@ -329,10 +332,10 @@ describe('charts-out/', () => {
       },
       stdio: 'pipe',
     });
-    const fresh = readManifests(out);
-    expect(fresh.map((f) => f.file)).toEqual(committed.map((f) => f.file));
-    for (const f of fresh) {
-      expect(readFileSync(path.join(out, f.file), 'utf8')).toBe(readFileSync(path.join(CHARTS_OUT, f.file), 'utf8'));
+    // Every file, charts-out/monitoring/ included.
+    expect(filesUnder(out)).toEqual(filesUnder(CHARTS_OUT));
+    for (const f of filesUnder(out)) {
+      expect([f, readFileSync(path.join(out, f), 'utf8')]).toEqual([f, readFileSync(path.join(CHARTS_OUT, f), 'utf8')]);
     }
   });
 

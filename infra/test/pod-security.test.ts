@@ -1,9 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { TOKEN } from '../../service/test/helpers';
 import { PSS_CONTROLS, pssViolations } from '../pod-security';
-import { CHARTS_OUT, find, readManifests, scratchProject, withoutVars } from './synth-helpers';
+import { CHARTS_OUT, find, readManifests, scratchProject, textUnder, withoutVars } from './synth-helpers';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON */
 const committed = readManifests(CHARTS_OUT).flatMap((f) => f.objects);
@@ -70,16 +69,11 @@ describe('secrets', () => {
     });
     expect(r.status).toBe(0);
     const out = path.join(dir, 'charts-out');
-    const text = readdirSync(out)
-      .map((f) => readFileSync(path.join(out, f), 'utf8'))
-      .join('\n');
+    const text = textUnder(out);
     const needles = [TOKEN, 'canary-token-7f3a9c1e5b2d', 'canary-db-password-41c8', 'canary-redis-password-9e0d'];
     expect(needles.filter((n) => text.includes(n))).toEqual([]);
     expect(text).not.toMatch(/^kind: Secret$/m);
     // The committed release is the same text: it holds no secret either.
-    const committedText = readdirSync(CHARTS_OUT)
-      .map((f) => readFileSync(path.join(CHARTS_OUT, f), 'utf8'))
-      .join('\n');
-    expect(committedText).toBe(text);
+    expect(textUnder(CHARTS_OUT)).toBe(text);
   });
 });

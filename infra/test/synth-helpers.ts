@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Testing } from 'cdk8s';
@@ -22,6 +22,16 @@ export function synth(environment: EnvironmentName, props: Partial<BoltLinkChart
   });
   return Testing.synth(chart) as K8sObject[];
 }
+
+/** Every file under `dir`, subfolders included (charts-out/monitoring/), as sorted relative paths. */
+export const filesUnder = (dir: string): string[] =>
+  (readdirSync(dir, { recursive: true }) as string[]).filter((f) => statSync(path.join(dir, f)).isFile()).sort();
+
+/** The text of every file under `dir`, joined. */
+export const textUnder = (dir: string): string =>
+  filesUnder(dir)
+    .map((f) => readFileSync(path.join(dir, f), 'utf8'))
+    .join('\n');
 
 export function readManifests(dir: string): { file: string; objects: K8sObject[] }[] {
   const files = execFileSync('ls', [dir], { encoding: 'utf8' })
@@ -59,8 +69,11 @@ export function scratchProject(): string {
   for (const f of ['Makefile', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'infra', 'charts-out']) {
     cpSync(path.join(ROOT, f), path.join(dir, f), { recursive: true });
   }
-  mkdirSync(path.join(dir, 'service/src'), { recursive: true });
-  cpSync(path.join(ROOT, 'service/src/config.ts'), path.join(dir, 'service/src/config.ts'));
+  // What infra imports from the service: config's defaults, the request histogram's buckets.
+  for (const f of ['service/src/config.ts', 'service/src/metrics/registry.ts']) {
+    mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    cpSync(path.join(ROOT, f), path.join(dir, f));
+  }
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   return dir;
 }

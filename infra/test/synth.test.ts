@@ -1,7 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parse } from 'yaml';
+import { MEMORY_RESTART_FRACTION, sizingFor } from '../sizing';
 import { readManifests, scratchProject, withoutVars } from './synth-helpers';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON */
 
 /** `make synth` in a scratch copy of the project, so sizing.ts can be broken on purpose. */
 function makeSynth(dir: string, ...args: string[]) {
@@ -19,6 +23,29 @@ function breakProdSizing(dir: string, from: RegExp, to: string): void {
   const broken = text.slice(0, prodAt) + text.slice(prodAt).replace(from, to);
   expect(broken).not.toBe(text);
   writeFileSync(file, broken);
+}
+
+/** The memory alert's threshold (rule file and PrometheusRule) and the dashboard's restart line, in bytes. */
+function memoryThresholds(dir: string) {
+  const out = path.join(dir, 'charts-out');
+  const alertIn = (groups: { rules: { alert?: string; expr: string }[] }[]) =>
+    Number(
+      /> [\d.]+ \* (\d+)$/.exec(
+        groups.flatMap((g) => g.rules).find((r) => r.alert === 'BoltLinkWorkerMemoryNearRestart')!.expr,
+      )![1],
+    );
+  const ruleFile = parse(readFileSync(path.join(out, 'monitoring/prometheus/boltlink-rules.yaml'), 'utf8'));
+  const operator = readManifests(path.join(out, 'monitoring')).flatMap((f) => f.objects);
+  const dashboardMap = readManifests(out)
+    .flatMap((f) => f.objects)
+    .find((o) => o.kind === 'ConfigMap' && o.metadata.labels?.grafana_dashboard === '1')!;
+  const dashboard = JSON.parse(Object.values(dashboardMap.data as Record<string, string>)[0]!);
+  const panel = dashboard.panels.find((p: { title: string }) => p.title === 'Worker memory (resident)');
+  return {
+    ruleFile: alertIn(ruleFile.groups),
+    prometheusRule: alertIn((operator.find((o) => o.kind === 'PrometheusRule') as any).spec.groups),
+    dashboardLine: panel.fieldConfig.defaults.thresholds.steps[1].value as number,
+  };
 }
 
 const snapshot = (dir: string) => readFileSync(path.join(dir, 'charts-out/boltlink-prod.k8s.yaml'), 'utf8');
@@ -42,6 +69,27 @@ describe('make synth', () => {
     expect(r.stderr).toContain(message);
     expect(r.stderr).toContain('charts-out/ left as it was');
     expect(snapshot(dir)).toBe(before);
+  });
+
+  it('a change to the sizing moves the memory alert and the dashboard’s threshold line', () => {
+    const dir = scratchProject();
+    const MiB = 1024 * 1024;
+    const restartBytes = (memoryMiBPerWorker: number) => Math.floor(memoryMiBPerWorker * MEMORY_RESTART_FRACTION) * MiB;
+    const prod = sizingFor('prod');
+    expect(memoryThresholds(dir)).toEqual({
+      ruleFile: restartBytes(prod.memoryMiBPerWorker),
+      prometheusRule: restartBytes(prod.memoryMiBPerWorker),
+      dashboardLine: restartBytes(prod.memoryMiBPerWorker),
+    });
+    const doubled = prod.memoryMiBPerWorker * 2;
+    breakProdSizing(dir, /memoryMiBPerWorker: \d+,/, `memoryMiBPerWorker: ${doubled},`);
+    const r = makeSynth(dir);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(memoryThresholds(dir)).toEqual({
+      ruleFile: restartBytes(doubled),
+      prometheusRule: restartBytes(doubled),
+      dashboardLine: restartBytes(doubled),
+    });
   });
 
   it('writes another environment to its own folder, never into charts-out/', () => {

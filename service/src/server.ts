@@ -79,6 +79,7 @@ export async function start(
     sizing,
     workerIndex: config.NODE_APP_INSTANCE,
     localEntries: () => local.size,
+    ready: () => lifecycle.ready,
   });
   const invalidations = new Invalidations(redis, config.REDIS_KEY_PREFIX, local, metrics.invalidations, log);
   const links = new LinkService(

@@ -127,7 +127,7 @@ export async function startPrivateRedis(
 }
 
 export async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-  if (proc.exitCode !== null) return proc.exitCode;
+  if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
   const exited = once(proc, 'exit');
   proc.kill(signal);
   const [code] = await exited;

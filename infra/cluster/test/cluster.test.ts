@@ -14,7 +14,7 @@ import {
   type Outcome,
 } from '../../../service/test/faults/fault-helpers';
 import { sqlAt, startPrivateRedis, TOKEN, uniqueSlug } from '../../../service/test/helpers';
-import { CONTAINER_NAME, DEPLOYMENT_NAME } from '../../chart';
+import { CONTAINER_NAME, DASHBOARD_NAME, DEPLOYMENT_NAME } from '../../names';
 import { RESTRICTED_NAMESPACE_LABELS } from '../../pod-security';
 import { sizingFor } from '../../sizing';
 import { cluster, getJson, isReady, kubeEnv, kubectl, pods, ROOT, sh, until, type Ran } from './kube';
@@ -155,7 +155,9 @@ describe('1. admission: restricted Pod Security, strict server-side field valida
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     const created = r.stdout.trim().split('\n');
     report(`admission: kubectl apply -f ${OUT} → ${created.length} objects, 0 warnings (${created.join('; ')})`);
-    expect(created).toHaveLength(7);
+    const synthesized = parseAllDocuments(readFileSync(path.join(ROOT, OUT, `boltlink-${ENV}.k8s.yaml`), 'utf8'));
+    expect(created).toHaveLength(synthesized.length);
+    expect(r.stdout).toContain(`configmap/${DASHBOARD_NAME} created`);
   });
 });
 

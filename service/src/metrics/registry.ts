@@ -9,6 +9,9 @@ import type { SizingReport } from '../health/sizing-guard';
  * so a scrape never sees one random worker's counters. Gauges that must not be
  * summed across workers say how they aggregate.
  */
+/** The request histogram's buckets, s: a latency SLO's threshold must be one of them (infra/monitoring). */
+export const HTTP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] as const;
+
 export interface Metrics {
   readonly registry: Registry;
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
@@ -26,6 +29,8 @@ export function createMetrics(deps: {
   workerIndex: number;
   /** Entries in this worker's local cache, read at each scrape. */
   localEntries: () => number;
+  /** Whether this worker answers /ready 200, read at each scrape. */
+  ready: () => boolean;
 }): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
@@ -34,7 +39,7 @@ export function createMetrics(deps: {
     name: 'http_request_duration_seconds',
     help: 'HTTP request duration by route template and status',
     labelNames: ['method', 'route', 'status'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    buckets: [...HTTP_DURATION_BUCKETS],
     registers: [registry],
   });
   const redirects = new Counter({
@@ -90,12 +95,46 @@ export function createMetrics(deps: {
       this.set(redis.status === 'ready' ? 1 : 0);
     },
   });
+  // Per worker, labelled by its PM2 instance number, so the pod's sum keeps one series per worker:
+  // PM2 restarts a worker on its own memory (max_memory_restart) and the alerts watch each one.
+  // 'max' where two workers briefly share a number while PM2 renumbers them during a reload.
+  const worker = { worker: String(deps.workerIndex) };
+  new Gauge({
+    name: 'boltlink_worker_resident_memory_bytes',
+    help: "Resident memory of each PM2 worker (what PM2's max_memory_restart compares)",
+    labelNames: ['worker'] as const,
+    aggregator: 'max',
+    registers: [registry],
+    collect() {
+      this.set(worker, process.memoryUsage.rss());
+    },
+  });
+  new Gauge({
+    name: 'boltlink_worker_heap_used_bytes',
+    help: 'V8 heap in use in each PM2 worker (against boltlink_sizing_heap_limit_bytes)',
+    labelNames: ['worker'] as const,
+    aggregator: 'max',
+    registers: [registry],
+    collect() {
+      this.set(worker, process.memoryUsage().heapUsed);
+    },
+  });
+  new Gauge({
+    name: 'boltlink_worker_ready',
+    help: 'Whether each PM2 worker answers /ready 200 (1) or not (0)',
+    labelNames: ['worker'] as const,
+    aggregator: 'max',
+    registers: [registry],
+    collect() {
+      this.set(worker, deps.ready() ? 1 : 0);
+    },
+  });
   new Gauge({
     name: 'boltlink_worker_start_time_seconds',
     help: 'Start time of each PM2 worker; a change is a restart (changes() over a window counts them)',
     labelNames: ['worker'] as const,
     registers: [registry],
-  }).set({ worker: String(deps.workerIndex) }, Math.round(Date.now() / 1000));
+  }).set(worker, Math.round(Date.now() / 1000));
   new Gauge({
     name: 'boltlink_sizing_workers',
     help: 'PM2 workers per pod baked from infra/sizing.ts',

@@ -58,6 +58,14 @@ describe('GET /metrics under the PM2 cluster (2 workers)', () => {
       expect(sample(text, 'boltlink_sizing_workers')).toBe(2);
       expect(text).toMatch(/boltlink_worker_start_time_seconds\{worker="0"\}/);
       expect(text).toMatch(/boltlink_worker_start_time_seconds\{worker="1"\}/);
+      // One series per worker for what PM2 and the alerts judge each worker by.
+      for (const worker of ['0', '1']) {
+        expect(sample(text, 'boltlink_worker_ready', `{worker="${worker}"}`)).toBe(1);
+        expect(sample(text, 'boltlink_worker_resident_memory_bytes', `{worker="${worker}"}`)).toBeGreaterThan(
+          20 * 1024 * 1024,
+        );
+        expect(sample(text, 'boltlink_worker_heap_used_bytes', `{worker="${worker}"}`)).toBeGreaterThan(1024 * 1024);
+      }
       expect(text).toContain('boltlink_db_pool_connections{state="idle"}');
       expect(text).toContain('nodejs_eventloop_lag_seconds');
     }

@@ -1,0 +1,65 @@
+import { DEPLOYMENT_NAME } from '../names';
+
+/**
+ * The one home of BoltLink's PromQL: the dashboard, the alerting and
+ * recording rules and the README's table all take their expressions from
+ * here. A query takes the range of its rate() (Grafana's $__rate_interval on
+ * the dashboard, a fixed window in a rule).
+ *
+ * Series carry `job="boltlink-backend"` (the PodMonitor's jobLabel, and the
+ * job_name of the plain scrape config in charts-out/monitoring/prometheus/),
+ * `namespace` and `pod`. One scrape answers for every PM2 worker of a pod:
+ * counters are the pod's sums, `boltlink_worker_*` gauges keep a `worker`
+ * label each.
+ */
+export const JOB = DEPLOYMENT_NAME;
+
+/** A series selector for `metric` with the job's label and `matchers` (e.g. `status=~"5.."`). */
+export const select = (metric: string, ...matchers: string[]) =>
+  `${metric}{${[`job="${JOB}"`, ...matchers].join(',')}}`;
+
+/** The redirect, by its route template: the SLOs' requests. */
+export const REDIRECT = 'route="/:slug"';
+const requests = (r: string, ...m: string[]) =>
+  `sum(rate(${select('http_request_duration_seconds_count', ...m)}[${r}]))`;
+const requestsByNamespace = (r: string, ...m: string[]) =>
+  `sum by (namespace) (rate(${select('http_request_duration_seconds_count', ...m)}[${r}]))`;
+/**
+ * Share of requests answered 5xx per namespace (one release each), as
+ * 1 − non-5xx/all: a namespace without any 5xx has no 5xx series to divide.
+ */
+const failedRatio = (r: string, ...m: string[]) =>
+  `1 - ${requestsByNamespace(r, ...m, 'status!~"5.."')} / ${requestsByNamespace(r, ...m)}`;
+
+export const queries = {
+  /** Requests per second, every route. */
+  traffic: (r: string) => requests(r),
+  trafficByStatus: (r: string) => `sum by (status) (rate(${select('http_request_duration_seconds_count')}[${r}]))`,
+  /** Share of requests answered 5xx. */
+  errorRatio: (r: string) => failedRatio(r),
+  /** Share of redirects answered 5xx: the availability SLI's complement. */
+  redirectErrorRatio: (r: string) => failedRatio(r, REDIRECT),
+  /** Share of redirects slower than `seconds` (a histogram bucket): the latency SLI's complement. */
+  redirectSlowRatio: (r: string, seconds: number) =>
+    `1 - sum by (namespace) (rate(${select('http_request_duration_seconds_bucket', REDIRECT, `le="${seconds}"`)}[${r}])) / ${requestsByNamespace(r, REDIRECT)}`,
+  latencyByRoute: (q: number, r: string) =>
+    `histogram_quantile(${q}, sum by (le, route) (rate(${select('http_request_duration_seconds_bucket')}[${r}])))`,
+  /** CPU seconds per second of a pod's workers over its baked worker count: 1 = every worker busy all the time. */
+  cpuSaturation: (r: string, workers: number) =>
+    `sum by (namespace, pod) (rate(${select('process_cpu_seconds_total')}[${r}])) / ${workers}`,
+  workerResidentMemory: () => `max by (namespace, pod, worker) (${select('boltlink_worker_resident_memory_bytes')})`,
+  workerHeapUsed: () => `max by (namespace, pod, worker) (${select('boltlink_worker_heap_used_bytes')})`,
+  /** Worker (re)starts in the range, per pod: each changes its start-time gauge once. */
+  workerRestarts: (r: string) =>
+    `sum by (namespace, pod) (changes(${select('boltlink_worker_start_time_seconds')}[${r}]))`,
+  readyWorkers: () => `sum by (namespace, pod) (${select('boltlink_worker_ready')})`,
+  scrapeUp: () => select('up'),
+  cacheLookups: (r: string) => `sum by (tier, result) (rate(${select('boltlink_cache_lookups_total')}[${r}]))`,
+  cacheInvalidations: (r: string) => `sum(rate(${select('boltlink_cache_invalidations_total')}[${r}]))`,
+  localCacheEntries: () => `sum by (namespace, pod) (${select('boltlink_local_cache_entries')})`,
+  dbPool: () => `sum by (namespace, pod, state) (${select('boltlink_db_pool_connections')})`,
+  dbPoolWaiting: () => `sum by (namespace, pod) (${select('boltlink_db_pool_connections', 'state="waiting"')})`,
+  redisConnectedWorkers: () => `sum by (namespace, pod) (${select('boltlink_redis_connected_workers')})`,
+  aggregationMisses: (r: string) =>
+    `sum by (namespace, pod) (increase(${select('boltlink_metrics_aggregation_misses_total')}[${r}]))`,
+} as const;
