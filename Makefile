@@ -20,7 +20,7 @@ install: ## npm ci
 build: ## compile service and sizing to dist/ (generates the Prisma client first)
 	npm run build
 
-test: ## tests (need PostgreSQL and Redis: see README)
+test: ## tests (need PostgreSQL, Redis and promtool: see README)
 	npm test
 
 lint: ## ESLint + Prettier
@@ -31,12 +31,12 @@ typecheck: ## tsc --noEmit over everything, tests included
 
 check: lint typecheck test ## lint + typecheck + tests
 
-reliability: build ## fault suite under load (Redis killed, PostgreSQL stopped or hanging, worker crash/memory restart, reload, SIGTERM); one summary line per fault
+reliability: build ## fault suite under load (Redis killed, PostgreSQL stopped or hanging, worker crash/memory restart, reload, SIGTERM, worker-cache coherence); one summary line each
 	@summary=$$(mktemp); \
 	RELIABILITY_SUMMARY=$$summary npx --no-install jest -c jest.reliability.config.js; status=$$?; \
 	echo; echo "fault summary:"; sed 's/^/  /' $$summary; rm -f $$summary; exit $$status
 
-cluster-test: build ## upstream Kubernetes built from source, the used-by commands run verbatim against it, torn down (see README)
+cluster-test: build ## upstream Kubernetes built from source, the used-by commands run verbatim against it, torn down (see docs/cluster-test.md)
 	bash infra/cluster/run.sh
 
 preflight: ## the guide's production checklist for ENV, PASS/FAIL/SKIP per item (URL=… checks a live /health, ENV_FILE=… the Secrets' values)

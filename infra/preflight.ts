@@ -332,18 +332,20 @@ const CHECKS: readonly Check[] = [
   { name: 'load test run', run: ({ results }) => latestLoadTest(results) },
   ...(
     [
-      ['backup plan for database/Redis failure', '## Failure modes'],
-      ['rollback procedure documented', '### Rollback'],
+      ['backup plan for database/Redis failure', 'docs/failure-modes.md', '# Failure modes'],
+      ['rollback procedure documented', 'docs/operations.md', '### Rollback'],
     ] as const
-  ).map(([name, heading]): Check => ({
+  ).map(([name, file, heading]): Check => ({
     name,
-    run: () =>
-      item(
+    run: () => {
+      const text = existsSync(path.join(ROOT, file)) ? readFileSync(path.join(ROOT, file), 'utf8') : '';
+      return item(
         name,
-        readFileSync(path.join(ROOT, 'README.md'), 'utf8').includes(heading),
-        `README.md: ${heading.replace(/^#+ /, '')}`,
-        `README.md has no '${heading}'`,
-      ),
+        text.split('\n').includes(heading),
+        `${file}: ${heading.replace(/^#+ /, '')}`,
+        `${file} has no '${heading}'`,
+      );
+    },
   })),
 ];
 

@@ -1,7 +1,7 @@
 // k6 load test for a deployed BoltLink:
 //   BASE_URL=https://blt.example.com API_TOKENS=… k6 run loadtest/stress_test.js --vus 100 --duration 60s
 // API_TOKENS is the service's own variable (the first token is used); the target must not
-// rate-limit link creation from the load generator's address (RATE_LIMIT_CREATES=0, see README.md).
+// rate-limit link creation from the load generator's address (RATE_LIMIT_CREATES=0, see loadtest/README.md).
 // The mix and thresholds come from scenario.json, the same file the local
 // runner (npm run loadtest) uses, so both measure the same traffic.
 import http from 'k6/http';

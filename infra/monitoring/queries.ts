@@ -2,7 +2,7 @@ import { DEPLOYMENT_NAME } from '../names';
 
 /**
  * The one home of BoltLink's PromQL: the dashboard, the alerting and
- * recording rules and the README's table all take their expressions from
+ * recording rules and docs/monitoring.md's alert table all take their expressions from
  * here. A query takes the range of its rate() (Grafana's $__rate_interval on
  * the dashboard, a fixed window in a rule).
  *

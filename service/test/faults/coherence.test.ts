@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { sizingFor } from '../../../infra/sizing';
-import { request } from './fault-helpers';
+import { reportFault, request } from './fault-helpers';
 import { createLink, freePort, sql, startPrivateRedis, TOKEN, uniqueSlug, waitFor } from '../helpers';
 import { pm2Cluster } from '../pm2/pm2-helpers';
 
@@ -67,7 +67,7 @@ describe('every worker’s cache stays coherent (PM2 cluster, 2 workers, default
       delays.push(...(await Promise.all(agents.map((a) => msUntil(cluster, a, slug, 404, at)))));
     }
     const worst = Math.max(...delays);
-    process.stdout.write(`coherence: delete → 404 on every worker, worst ${worst} ms over 50 deletes × 2 workers\n`);
+    reportFault(`coherence: delete → 404 on every worker, worst ${worst} ms over 50 deletes × 2 workers`);
     expect(worst).toBeLessThanOrEqual(CONTRACT_MS);
   }, 60_000);
 
@@ -87,7 +87,7 @@ describe('every worker’s cache stays coherent (PM2 cluster, 2 workers, default
       delays.push(...(await Promise.all(agents.map((a) => msUntil(cluster, a, slug, 302, at)))));
     }
     const worst = Math.max(...delays);
-    process.stdout.write(`coherence: create after 404 → 302 on every worker, worst ${worst} ms\n`);
+    reportFault(`coherence: create after 404 → 302 on every worker, worst ${worst} ms`);
     expect(worst).toBeLessThanOrEqual(CONTRACT_MS);
   }, 60_000);
 });
@@ -118,7 +118,7 @@ describe('when the workers’ subscriber loses Redis', () => {
       const at = Date.now();
       const delays: number[] = [];
       delays.push(...(await Promise.all(agents.map((a) => msUntil(cluster, a, slug, 404, at)))));
-      process.stdout.write(`coherence: after Redis returned, 404 on every worker within ${Math.max(...delays)} ms\n`);
+      reportFault(`coherence: after Redis returned, 404 on every worker within ${Math.max(...delays)} ms`);
     } finally {
       agents.forEach((a) => a.destroy());
       await cluster.kill();
@@ -150,10 +150,10 @@ describe('the local cache’s memory', () => {
       const entries = Number(/^boltlink_local_cache_entries (\d+)$/m.exec(metrics)?.[1]);
       const { stdout } = await cluster.pm2('jlist');
       const workers = JSON.parse(stdout) as { pid: number; monit: { memory: number } }[];
-      process.stdout.write(
+      reportFault(
         `local cache: ${slugs.length} distinct redirects over ${workers.length} workers (max ${max} entries each): ` +
           `${entries} entries; worker memory ${workers.map((w) => Math.round(w.monit.memory / 1024 / 1024)).join(', ')} MiB RSS ` +
-          `(max_memory_restart ${local.maxMemoryRestartMiB} MiB)\n`,
+          `(max_memory_restart ${local.maxMemoryRestartMiB} MiB)`,
       );
       expect(entries).toBe(max * local.pm2Instances);
       for (const w of workers) expect(w.monit.memory / 1024 / 1024).toBeLessThan(local.maxMemoryRestartMiB);
