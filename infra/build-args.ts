@@ -1,3 +1,4 @@
+import { parseArgs } from 'node:util';
 import { DEFAULT_PORT } from '../service/src/config';
 import { APP_GID, APP_UID, PM2_HOME, SCRATCH_DIR } from './image';
 import { imageRef } from './release';
@@ -11,14 +12,21 @@ import { sizingFor } from './sizing';
  * stop grace from the same sizing). The Makefile's `image` and `rollout`
  * targets use it, so no number is typed in the Makefile or the compose file.
  */
-const argv = process.argv.slice(2);
-const envAt = argv.indexOf('--env');
-const environment = envAt >= 0 ? (argv[envAt + 1] ?? '') : 'prod';
 try {
+  // strict: an unknown or mistyped flag is an error, never silently the prod default.
+  const { values } = parseArgs({
+    options: {
+      env: { type: 'string', default: 'prod' },
+      ref: { type: 'boolean', default: false },
+      'compose-env': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const environment = values.env;
   const ref = imageRef();
-  if (argv.includes('--ref')) {
+  if (values.ref) {
     process.stdout.write(`${ref}\n`);
-  } else if (argv.includes('--compose-env')) {
+  } else if (values['compose-env']) {
     const s = sizingFor(environment);
     const vars = {
       BOLTLINK_IMAGE: ref,

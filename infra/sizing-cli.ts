@@ -1,3 +1,4 @@
+import { parseArgs } from 'node:util';
 import { ENVIRONMENTS, SIZINGS, SizingError, sizingFor, type Sizing } from './sizing';
 
 /**
@@ -6,7 +7,7 @@ import { ENVIRONMENTS, SIZINGS, SizingError, sizingFor, type Sizing } from './si
  * value (`--get pm2Instances`) for the Makefile's build args.
  */
 function main(argv: readonly string[]): number {
-  const args = parseArgs(argv);
+  const args = parseCli(argv);
   const sizing = sizingFor(args.env);
   if (args.get) {
     if (!Object.hasOwn(sizing, args.get))
@@ -20,21 +21,23 @@ function main(argv: readonly string[]): number {
   return 0;
 }
 
-function parseArgs(argv: readonly string[]): { env: string; json: boolean; get?: string } {
-  let env = 'prod';
-  let json = false;
-  let get: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--env') env = argv[++i] ?? '';
-    else if (a === '--json') json = true;
-    else if (a === '--get') get = argv[++i];
-    else
-      throw new Error(
-        `unknown argument '${a}'; usage: sizing --env <${ENVIRONMENTS.join('|')}> [--json | --get <field>]`,
-      );
+function parseCli(argv: readonly string[]): { env: string; json: boolean; get?: string } {
+  try {
+    const { values } = parseArgs({
+      args: [...argv],
+      options: {
+        env: { type: 'string', default: 'prod' },
+        json: { type: 'boolean', default: false },
+        get: { type: 'string' },
+      },
+      strict: true,
+    });
+    return values;
+  } catch (err) {
+    throw new Error(
+      `${(err as Error).message}; usage: sizing --env <${ENVIRONMENTS.join('|')}> [--json | --get <field>]`,
+    );
   }
-  return { env, json, ...(get ? { get } : {}) };
 }
 
 function table(env: string, s: Sizing): string {

@@ -132,7 +132,7 @@ describe('dashboard and rules against a real Prometheus scraping a PM2 cluster',
     expect((await fetch(`${cluster.base}/${slug}`, { redirect: 'manual' })).status).toBe(302);
     // rate() extrapolates a window's increase by up to a scrape interval at each end: quiet
     // margins of QUIET_SECONDS before and after the load keep that under a few per cent
-    // (with 2-second margins it read 13 % too many under the full suite's CPU load).
+    // (with 2-second margins it was 13 % off under the full suite's CPU load).
     await new Promise((r) => setTimeout(r, QUIET_SECONDS * 1000));
     const t0 = Date.now() / 1000 - QUIET_SECONDS;
     const load = await run({
