@@ -1,9 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { migrate } from '../src/db/migrate';
 import { createScratchDatabase } from './databases';
+import { tmpSandbox } from './tmp-sandbox';
 
 /**
  * Once per run: create a private database `boltlink_test_<random>` on the
@@ -12,13 +10,7 @@ import { createScratchDatabase } from './databases';
  * the built service as real processes). Test workers inherit the env set here.
  */
 export default async function globalSetup(): Promise<void> {
-  // Every temporary file of the run (cdk8s test apps, PM2 homes, scratch projects, sockets)
-  // lands in one folder that the global teardown removes, whatever a test did.
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'boltlink-test-'));
-  // Traversable, so a private PostgreSQL running as its own user reaches its data folder inside.
-  chmodSync(tmp, 0o711);
-  process.env.BOLTLINK_TEST_TMPDIR = tmp;
-  process.env.TMPDIR = tmp;
+  tmpSandbox();
   const admin = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
   process.env.REDIS_URL ??= 'redis://127.0.0.1:6379';
   const db = await createScratchDatabase(admin, 'boltlink_test');
