@@ -19,7 +19,7 @@ export function requireBearer(tokens: readonly string[]): RequestHandler {
       for (const k of known) ok = timingSafeEqual(presented, k) || ok;
     }
     if (!ok) {
-      next(new AppError(401, ErrorCode.Unauthorized, 'a valid "Authorization: Bearer <token>" header is required'));
+      next(new AppError(ErrorCode.Unauthorized, 'a valid "Authorization: Bearer <token>" header is required'));
       return;
     }
     next();

@@ -10,7 +10,7 @@ const MAX_FAULT_MS = 300_000;
 function durationMs(raw: unknown): number {
   const ms = Number(raw);
   if (!Number.isInteger(ms) || ms < 1 || ms > MAX_FAULT_MS) {
-    throw new AppError(400, ErrorCode.BadRequest, `ms must be a whole number from 1 to ${MAX_FAULT_MS}`);
+    throw new AppError(ErrorCode.BadRequest, `ms must be a whole number from 1 to ${MAX_FAULT_MS}`);
   }
   return ms;
 }
@@ -36,7 +36,7 @@ export function faultRoutes(lifecycle: Lifecycle): Router {
   router.post('/__fault/leak', (req, res) => {
     const mib = Number(req.query.mib);
     if (!Number.isInteger(mib) || mib < 1 || mib > MAX_LEAK_MIB) {
-      throw new AppError(400, ErrorCode.BadRequest, `mib must be a whole number from 1 to ${MAX_LEAK_MIB}`);
+      throw new AppError(ErrorCode.BadRequest, `mib must be a whole number from 1 to ${MAX_LEAK_MIB}`);
     }
     // Filled, not just allocated: untouched pages would not count as resident memory.
     leaked.push(Buffer.alloc(mib * 1024 * 1024, 1));

@@ -2,14 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { AppError, ErrorCode, errorBody } from './errors';
+import { AppError, clientRequestError, ErrorCode, errorBody, isDatabaseUnavailable, nodeClientError } from './errors';
 import type { Lifecycle } from './shutdown';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics/registry';
-
-/** The largest request body the API reads. */
-export const MAX_BODY_BYTES = 16 * 1024;
-export const TOO_LARGE = `request body is larger than ${MAX_BODY_BYTES / 1024} KiB`;
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -67,7 +63,7 @@ export function requestContext(
  */
 export const requireHost: RequestHandler = (req, _res, next) => {
   if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && !req.headers.host) {
-    next(new AppError(400, ErrorCode.BadRequest, 'the Host header is required'));
+    next(new AppError(ErrorCode.BadRequest, 'the Host header is required'));
     return;
   }
   next();
@@ -85,72 +81,29 @@ export function refuseUntilServing(lifecycle: Lifecycle): RequestHandler {
       next();
       return;
     }
-    next(new AppError(503, ErrorCode.ServiceUnavailable, lifecycle.reason));
+    next(new AppError(ErrorCode.ServiceUnavailable, lifecycle.reason));
   };
 }
 
 export const notFound: RequestHandler = (req, _res, next) => {
-  next(new AppError(404, ErrorCode.NotFound, `no route for ${req.method} ${req.path.slice(0, 200)}`));
+  next(new AppError(ErrorCode.NotFound, `no route for ${req.method} ${req.path.slice(0, 200)}`));
 };
-
-/** body-parser failures, by their `type`, as stable API errors. */
-const BODY_ERRORS: Record<string, [number, ErrorCode, string]> = {
-  'entity.parse.failed': [400, ErrorCode.InvalidJson, 'request body is not valid JSON'],
-  'entity.too.large': [413, ErrorCode.PayloadTooLarge, TOO_LARGE],
-  'encoding.unsupported': [415, ErrorCode.UnsupportedMediaType, 'unsupported Content-Encoding'],
-  'charset.unsupported': [415, ErrorCode.UnsupportedMediaType, 'unsupported charset; use utf-8'],
-  'request.aborted': [400, ErrorCode.BadRequest, 'request aborted'],
-  'request.size.invalid': [400, ErrorCode.BadRequest, 'request size did not match Content-Length'],
-};
-
-/**
- * Errors pg and pg-pool raise themselves (no SQLSTATE) when PostgreSQL is
- * unreachable or hangs; Prisma's adapter passes them through as plain Errors.
- */
-const PG_CLIENT_UNAVAILABLE =
-  /^(timeout exceeded when trying to connect|Query read timeout|Connection terminated|Client has encountered a connection error)/;
-
-/** Errors that mean "the database is unreachable or overloaded", not "the query is wrong". */
-function isDatabaseUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  if (err.name === 'PrismaClientInitializationError') return true;
-  const code = (err as { code?: unknown }).code;
-  return (
-    (err.name.startsWith('PrismaClient') &&
-      (typeof code !== 'string' || /^P10\d\d$/.test(code) || code === 'P2024' || code === 'P2037')) ||
-    err.name === 'DriverAdapterError' ||
-    PG_CLIENT_UNAVAILABLE.test(err.message)
-  );
-}
-
-function isClientHttpError(err: unknown): err is { status: number; expose?: boolean; message: string } {
-  const status = (err as { status?: unknown } | null)?.status;
-  return typeof status === 'number' && status >= 400 && status < 500;
-}
 
 /** The one error middleware: JSON bodies, no stack traces outside development. */
 export function errorHandler(log: Logger, exposeStacks: boolean): ErrorRequestHandler {
   return (err: unknown, _req, res, _next) => {
     let e: AppError;
+    const fromClient = err instanceof AppError ? undefined : clientRequestError(err);
     if (err instanceof AppError) {
       e = err;
-    } else if (
-      typeof err === 'object' &&
-      err !== null &&
-      typeof (err as { type?: unknown }).type === 'string' &&
-      BODY_ERRORS[(err as { type: string }).type]
-    ) {
-      const [status, code, message] = BODY_ERRORS[(err as { type: string }).type]!;
-      e = new AppError(status, code, message);
-    } else if (isClientHttpError(err)) {
-      // Other body-reading failures (e.g. a body that claims gzip but is not) are the client's.
-      e = new AppError(err.status, ErrorCode.BadRequest, err.expose ? err.message : 'bad request');
+    } else if (fromClient) {
+      e = fromClient;
     } else if (isDatabaseUnavailable(err)) {
       log.warn({ err, reqId: res.locals.requestId }, 'database unavailable');
-      e = new AppError(503, ErrorCode.ServiceUnavailable, 'database unavailable, retry later');
+      e = new AppError(ErrorCode.ServiceUnavailable, 'database unavailable, retry later');
     } else {
       log.error({ err, reqId: res.locals.requestId }, 'unhandled error');
-      e = new AppError(500, ErrorCode.Internal, 'internal error');
+      e = new AppError(ErrorCode.Internal);
     }
     if (res.headersSent) {
       res.end();
@@ -163,12 +116,6 @@ export function errorHandler(log: Logger, exposeStacks: boolean): ErrorRequestHa
   };
 }
 
-/** Node's own refusals (before Express sees a request), by error code. */
-const CLIENT_ERRORS: Record<string, [number, ErrorCode, string]> = {
-  HPE_HEADER_OVERFLOW: [431, ErrorCode.HeadersTooLarge, 'request line and headers are larger than the server accepts'],
-  ERR_HTTP_REQUEST_TIMEOUT: [408, ErrorCode.RequestTimeout, 'the request was not received in time'],
-};
-
 /**
  * The server's 'clientError' listener: malformed HTTP, oversized headers and
  * requests slower than REQUEST_TIMEOUT_MS get the API's JSON error (Node's
@@ -178,14 +125,10 @@ const CLIENT_ERRORS: Record<string, [number, ErrorCode, string]> = {
 export function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
   if (socket.writable && !inFlight?.headersSent && err.code !== 'ECONNRESET') {
-    const [status, code, message] = CLIENT_ERRORS[err.code ?? ''] ?? [
-      400,
-      ErrorCode.BadRequest,
-      'malformed HTTP request',
-    ];
-    const body = JSON.stringify(errorBody(new AppError(status, code, message)));
+    const e = nodeClientError(err.code);
+    const body = JSON.stringify(errorBody(e));
     socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   }
@@ -197,11 +140,10 @@ export function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
  * `100-continue` gets the API's JSON 417 (Node's default has no body).
  */
 export function expectationFailed(_req: IncomingMessage, res: ServerResponse): void {
-  const body = JSON.stringify(
-    errorBody(new AppError(417, ErrorCode.ExpectationFailed, 'only "Expect: 100-continue" is supported')),
-  );
+  const e = new AppError(ErrorCode.ExpectationFailed);
+  const body = JSON.stringify(errorBody(e));
   res
-    .writeHead(417, {
+    .writeHead(e.status, {
       'Content-Type': 'application/json; charset=utf-8',
       'Content-Length': Buffer.byteLength(body),
       Connection: 'close',

@@ -51,7 +51,6 @@ export function rateLimit(redis: Redis, rule: RateLimit, log: Logger): RequestHa
         res.setHeader('Retry-After', resetSeconds);
         next(
           new AppError(
-            429,
             ErrorCode.RateLimited,
             `too many '${rule.name}' requests from this client: the limit is ${rule.limit} per ${rule.windowSeconds} s; retry in ${resetSeconds} s`,
           ),

@@ -1,9 +1,9 @@
 import express, { Router, type RequestHandler, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config';
-import { AppError, ErrorCode } from '../errors';
+import { AppError, ErrorCode, MAX_BODY_BYTES, TOO_LARGE } from '../errors';
 import { requireBearer } from '../auth';
-import { MAX_BODY_BYTES, TOO_LARGE } from '../http';
+
 import type { Logger } from '../logger';
 import { rateLimit } from '../rate-limit';
 import type { Lifecycle } from '../shutdown';
@@ -36,7 +36,6 @@ export function linksApi(links: LinkService, config: ApiConfig, redis: Redis, lo
         message: i.message,
       }));
       throw new AppError(
-        400,
         ErrorCode.ValidationFailed,
         `invalid link: ${details.map((d) => `${d.field} ${d.message}`).join('; ')}`,
         details,
@@ -83,7 +82,7 @@ export function redirect(links: LinkService, lifecycle: Pick<Lifecycle, 'phase'>
 
 /** `GET /:slug` for what `redirect` passed on and no other route took: 404, without touching a cache. */
 export const notALink: RequestHandler = (req) => {
-  throw new AppError(404, ErrorCode.LinkNotFound, `no link with slug '${String(req.params.slug).slice(0, 80)}'`);
+  throw new AppError(ErrorCode.LinkNotFound, `no link with slug '${String(req.params.slug).slice(0, 80)}'`);
 };
 
 function answer(res: Response, slug: string, r: Resolution): void {
@@ -92,20 +91,20 @@ function answer(res: Response, slug: string, r: Resolution): void {
     res.location(r.url).status(302).end();
     return;
   }
-  if (r.kind === 'expired') throw new AppError(410, ErrorCode.LinkExpired, `link '${slug}' has expired`);
-  throw new AppError(404, ErrorCode.LinkNotFound, `no link with slug '${slug}'`);
+  if (r.kind === 'expired') throw new AppError(ErrorCode.LinkExpired, `link '${slug}' has expired`);
+  throw new AppError(ErrorCode.LinkNotFound, `no link with slug '${slug}'`);
 }
 
 const isLinkSlug = (slug: string) => SLUG_PATTERN.test(slug) && !RESERVED_SLUGS.has(slug.toLowerCase());
 
 function requireSlug(slug: string): string {
-  if (!isLinkSlug(slug)) throw new AppError(404, ErrorCode.LinkNotFound, `no link with slug '${slug.slice(0, 80)}'`);
+  if (!isLinkSlug(slug)) throw new AppError(ErrorCode.LinkNotFound, `no link with slug '${slug.slice(0, 80)}'`);
   return slug;
 }
 
 const requireJson: RequestHandler = (req, _res, next) => {
   if (!req.is('application/json')) {
-    next(new AppError(415, ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json'));
+    next(new AppError(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json'));
     return;
   }
   next();
@@ -120,7 +119,7 @@ const requireJson: RequestHandler = (req, _res, next) => {
 const refuseLargeBody: RequestHandler = (req, res, next) => {
   if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
     res.setHeader('Connection', 'close');
-    next(new AppError(413, ErrorCode.PayloadTooLarge, TOO_LARGE));
+    next(new AppError(ErrorCode.PayloadTooLarge, TOO_LARGE));
     return;
   }
   next();

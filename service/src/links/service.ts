@@ -106,7 +106,7 @@ export class LinkService {
         return { ...toView(row, 0), shortUrl: `${this.config.PUBLIC_BASE_URL}/${slug}` };
       } catch (err) {
         if (!isUniqueViolation(err)) throw err;
-        if (input.slug) throw new AppError(409, ErrorCode.SlugTaken, `slug '${slug}' is already taken`);
+        if (input.slug) throw new AppError(ErrorCode.SlugTaken, `slug '${slug}' is already taken`);
         if (attempt >= GENERATE_ATTEMPTS) throw err;
       }
     }
@@ -126,7 +126,7 @@ export class LinkService {
    */
   async delete(slug: string): Promise<void> {
     await this.cache.invalidate(slug).catch(() => {
-      throw new AppError(503, ErrorCode.ServiceUnavailable, 'cache unavailable; the link was not deleted, retry');
+      throw new AppError(ErrorCode.ServiceUnavailable, 'cache unavailable; the link was not deleted, retry');
     });
     const { count } = await this.prisma.link.deleteMany({ where: { slug } });
     await this.cache
@@ -159,7 +159,7 @@ function toView(
   };
 }
 
-const notFound = (slug: string) => new AppError(404, ErrorCode.LinkNotFound, `no link with slug '${slug}'`);
+const notFound = (slug: string) => new AppError(ErrorCode.LinkNotFound, `no link with slug '${slug}'`);
 
 function isUniqueViolation(err: unknown): boolean {
   return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002';
