@@ -21,6 +21,9 @@ export interface AlertingRule {
   readonly annotations: { readonly summary: string; readonly description: string; readonly runbook: string };
 }
 
+/** The latency objective's threshold, s: a bucket of http_request_duration_seconds (checked in ruleGroups). */
+const REDIRECT_LATENCY_SECONDS = 0.1;
+
 /**
  * The service level objectives, over 30 days. A product decision, not a
  * sizing number: 99.9 % of redirects are not a 5xx, and 99 % are answered
@@ -40,11 +43,14 @@ export const SLOS = [
     record: 'boltlink:slo_redirect_slow:ratio_rate',
     alert: 'BoltLinkRedirectLatencyBudgetBurn',
     objective: 0.99,
-    thresholdSeconds: 0.1,
-    what: 'redirects slower than 100 ms',
-    sli: (range: string) => queries.redirectSlowRatio(range, 0.1),
+    thresholdSeconds: REDIRECT_LATENCY_SECONDS,
+    what: `redirects slower than ${REDIRECT_LATENCY_SECONDS * 1000} ms`,
+    sli: (range: string) => queries.redirectSlowRatio(range, REDIRECT_LATENCY_SECONDS),
   },
 ] as const;
+
+/** The share of requests an SLO may fail (1 − objective, without floating-point noise). */
+export const errorBudget = (slo: (typeof SLOS)[number]) => Number((1 - slo.objective).toFixed(6));
 
 /**
  * Multi-window, multi-burn-rate alerts (Google's SRE workbook, "Alerting on
@@ -92,7 +98,7 @@ export function ruleGroups(s: Sizing): RuleGroup[] {
       rules: [
         ...SLO_WINDOWS.map((w) => ({ record: `${slo.record}${w}`, expr: slo.sli(w) })),
         ...(['page', 'ticket'] as const).map((severity): AlertingRule => {
-          const budget = Number((1 - slo.objective).toFixed(6));
+          const budget = errorBudget(slo);
           const pairs = BURN_RATES.filter((b) => b.severity === severity);
           return {
             alert: `${slo.alert}${severity === 'page' ? 'Fast' : 'Slow'}`,

@@ -11,7 +11,7 @@ import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
 import { PanelBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
 import { DEPLOYMENT_NAME } from '../names';
 import type { Sizing } from '../sizing';
-import { CPU_SATURATED, SLOS } from './alerts';
+import { CPU_SATURATED, errorBudget, SLOS } from './alerts';
 import { queries } from './queries';
 
 const MiB = 1024 * 1024;
@@ -32,6 +32,7 @@ interface PanelSpec {
 /** Every panel of the dashboard by row: the tests evaluate each query against a real Prometheus. */
 export function dashboardPanels(s: Sizing): { readonly row: string; readonly panels: readonly PanelSpec[] }[] {
   const W = s.pm2Instances;
+  const availability = SLOS.find((slo) => slo.name === 'redirect-availability')!;
   const latency = SLOS.find((slo) => slo.name === 'redirect-latency')!;
   return [
     {
@@ -54,7 +55,7 @@ export function dashboardPanels(s: Sizing): { readonly row: string; readonly pan
             { expr: queries.errorRatio(RATE), legend: 'all routes' },
             { expr: queries.redirectErrorRatio(RATE), legend: 'redirect' },
           ],
-          lines: [{ value: Number((1 - SLOS[0].objective).toFixed(6)), color: 'red' }],
+          lines: [{ value: errorBudget(availability), color: 'red' }],
           min: 0,
         },
         {
