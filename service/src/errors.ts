@@ -24,7 +24,6 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** The largest request body the API reads. */
 export const MAX_BODY_BYTES = 16 * 1024;
-export const TOO_LARGE = `request body is larger than ${MAX_BODY_BYTES / 1024} KiB`;
 
 /**
  * Each code's HTTP status and default message, in one table (as fastify's
@@ -35,7 +34,7 @@ const ERRORS: Record<ErrorCode, readonly [status: number, message: string]> = {
   invalid_json: [400, 'request body is not valid JSON'],
   validation_failed: [400, 'invalid request'],
   unsupported_media_type: [415, 'Content-Type must be application/json'],
-  payload_too_large: [413, TOO_LARGE],
+  payload_too_large: [413, `request body is larger than ${MAX_BODY_BYTES / 1024} KiB`],
   headers_too_large: [431, 'request line and headers are larger than the server accepts'],
   request_timeout: [408, 'the request was not received in time'],
   expectation_failed: [417, 'only "Expect: 100-continue" is supported'],
@@ -84,9 +83,9 @@ export class StartupError extends Error {
 }
 
 /** body-parser failures, by their `type`, as stable API errors. */
-const BODY_ERRORS: Record<string, readonly [ErrorCode, string]> = {
-  'entity.parse.failed': [ErrorCode.InvalidJson, 'request body is not valid JSON'],
-  'entity.too.large': [ErrorCode.PayloadTooLarge, TOO_LARGE],
+const BODY_ERRORS: Record<string, readonly [ErrorCode, string?]> = {
+  'entity.parse.failed': [ErrorCode.InvalidJson],
+  'entity.too.large': [ErrorCode.PayloadTooLarge],
   'encoding.unsupported': [ErrorCode.UnsupportedMediaType, 'unsupported Content-Encoding'],
   'charset.unsupported': [ErrorCode.UnsupportedMediaType, 'unsupported charset; use utf-8'],
   'request.aborted': [ErrorCode.BadRequest, 'request aborted'],

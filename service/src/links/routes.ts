@@ -1,9 +1,8 @@
 import express, { Router, type RequestHandler, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config';
-import { AppError, ErrorCode, MAX_BODY_BYTES, TOO_LARGE } from '../errors';
+import { AppError, ErrorCode, MAX_BODY_BYTES } from '../errors';
 import { requireBearer } from '../auth';
-
 import type { Logger } from '../logger';
 import { rateLimit } from '../rate-limit';
 import type { Lifecycle } from '../shutdown';
@@ -104,7 +103,7 @@ function requireSlug(slug: string): string {
 
 const requireJson: RequestHandler = (req, _res, next) => {
   if (!req.is('application/json')) {
-    next(new AppError(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json'));
+    next(new AppError(ErrorCode.UnsupportedMediaType));
     return;
   }
   next();
@@ -119,7 +118,7 @@ const requireJson: RequestHandler = (req, _res, next) => {
 const refuseLargeBody: RequestHandler = (req, res, next) => {
   if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
     res.setHeader('Connection', 'close');
-    next(new AppError(ErrorCode.PayloadTooLarge, TOO_LARGE));
+    next(new AppError(ErrorCode.PayloadTooLarge));
     return;
   }
   next();
