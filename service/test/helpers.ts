@@ -15,9 +15,13 @@ export const TOKEN = 'test-token-0123456789abcdef';
 export const SECOND_TOKEN = 'second-token-abcdefghijkl';
 export const PUBLIC_BASE_URL = 'http://sho.rt';
 
-/** Env for a service under test: the suite's database, the shared Redis under a private prefix. */
-export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
-  return {
+/**
+ * Env for a service under test: the suite's database, the shared Redis under a
+ * private prefix. An override of `undefined` removes the key, so the service
+ * runs on its default.
+ */
+export function testEnv(overrides: Record<string, string | undefined> = {}): Record<string, string> {
+  const env: Record<string, string | undefined> = {
     NODE_ENV: 'test',
     DATABASE_URL: process.env.DATABASE_URL!,
     REDIS_URL: process.env.REDIS_URL!,
@@ -32,6 +36,7 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     RATE_LIMIT_CREATES: '0',
     ...overrides,
   };
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
 export interface TestService {
@@ -43,7 +48,7 @@ export interface TestService {
 
 /** The real service, in this process, on an ephemeral port. */
 export async function startService(
-  overrides: Record<string, string> = {},
+  overrides: Record<string, string | undefined> = {},
   options: StartOptions = {},
 ): Promise<TestService> {
   const config = loadConfig(testEnv(overrides));

@@ -8,7 +8,7 @@ import {
   TOKEN,
   uniqueSlug,
   type TestService,
-} from '../helpers';
+} from './helpers';
 
 const stored = async (slug: string) => (await sql('SELECT 1 FROM links WHERE slug = $1', [slug])).length;
 
@@ -22,7 +22,7 @@ function post(base: string, body: unknown, headers: Record<string, string> = {})
 
 describe('link creation rate limit', () => {
   const services: TestService[] = [];
-  const start = async (env: Record<string, string>) => {
+  const start = async (env: Record<string, string | undefined>) => {
     const svc = await startService(env);
     services.push(svc);
     return svc;
@@ -113,6 +113,41 @@ describe('link creation rate limit', () => {
       perClient.push((await post(behindProxy.url, { url: 'https://example.com/x' }, { 'x-forwarded-for': ip })).status);
     }
     expect(perClient).toEqual([201, 201, 429]);
+  });
+
+  it('counts an IPv6 client per /64, so rotating addresses inside it does not reset the count', async () => {
+    const svc = await start({ RATE_LIMIT_CREATES: '1', TRUST_PROXY_HOPS: '1' });
+    const statuses = [];
+    for (const ip of ['2001:db8:1:2::1', '2001:db8:1:2:ffff:ffff:ffff:fffe', '2001:db8:1:3::1', '203.0.113.7']) {
+      statuses.push((await post(svc.url, { url: 'https://example.com/v6' }, { 'x-forwarded-for': ip })).status);
+    }
+    expect(statuses).toEqual([201, 429, 201, 201]);
+  });
+
+  it('limits with the default settings (120 per 60 s), and says so in its headers', async () => {
+    const svc = await start({ RATE_LIMIT_CREATES: undefined, RATE_LIMIT_WINDOW_SECONDS: undefined });
+    const res = await createLink(svc.url, { url: 'https://example.com/default', slug: uniqueSlug('rldef') });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('ratelimit-limit')).toBe('120');
+    expect(res.headers.get('ratelimit-policy')).toBe('120;w=60');
+  });
+
+  it('limits once Redis is up when the worker started while it was down', async () => {
+    const redis = await startPrivateRedis();
+    await redis.stop();
+    const svc = await start({ REDIS_URL: redis.url, RATE_LIMIT_CREATES: '1' });
+    const restarted = await startPrivateRedis(redis.port);
+    try {
+      const deadline = Date.now() + 10_000;
+      let status = 0;
+      while (status !== 429 && Date.now() < deadline) {
+        status = (await createLink(svc.url, { url: 'https://example.com/late', slug: uniqueSlug('rll') })).status;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(status).toBe(429);
+    } finally {
+      await restarted.stop();
+    }
   });
 
   it('lets creation through while Redis is down (fails open) and limits again when it is back', async () => {
