@@ -28,57 +28,105 @@ const postgresUrl = z.url({
 });
 const redisUrl = z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL (redis://host:6379)' });
 
-const fields = {
-  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-  PORT: int(0, 65535).default(5000),
-  DATABASE_URL: postgresUrl,
-  REDIS_URL: redisUrl,
+/**
+ * Every key with what it accepts, its default and its description: the
+ * schema is the documentation too (docs/configuration.md is generated from
+ * it by `npm run docs`).
+ */
+export const CONFIG_FIELDS = {
+  NODE_ENV: z
+    .enum(['development', 'test', 'production'])
+    .default('development')
+    .describe('`production` refuses `ALLOWED_ORIGINS=*` and `FAULT_INJECTION`, and requires `PUBLIC_BASE_URL`'),
+  PORT: int(0, 65535).default(DEFAULT_PORT).describe("the public HTTP port (the chart's containerPort)"),
+  DATABASE_URL: postgresUrl.describe('PostgreSQL; never echoed in errors'),
+  REDIS_URL: redisUrl.describe('Redis (cache, click buffer, rate-limit counts, cache invalidation); never echoed'),
   REDIS_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_:.-]{1,64}$/)
-    .default('boltlink:'),
-  API_TOKENS: list.pipe(
-    z.array(z.string().min(16, 'each token needs at least 16 characters')).min(1, 'needs at least one token'),
-  ),
-  ALLOWED_ORIGINS: list.default([]),
-  PUBLIC_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  ACCESS_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
-  DB_POOL_SIZE: int(1, 500).default(10),
-  DB_CONNECT_TIMEOUT_MS: int(100, 60_000).default(1_000),
-  DB_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5_000),
-  REDIS_COMMAND_TIMEOUT_MS: int(10, 60_000).default(500),
-  CACHE_TTL_SECONDS: int(1, 7 * 86_400).default(3_600),
-  NEGATIVE_CACHE_TTL_SECONDS: int(1, 3_600).default(5),
-  /** Links each worker keeps in its own cache (LRU), at most. */
-  LOCAL_CACHE_MAX_ENTRIES: int(1, 10_000_000).default(50_000),
-  /** Memory each worker's cache may take, MiB; under PM2 it comes from the sizing. */
-  LOCAL_CACHE_MAX_MIB: int(1, 4_096).default(16),
-  /** How long a worker serves a link from its own cache without asking Redis: the bound on a lost invalidation. */
-  LOCAL_CACHE_TTL_MS: int(100, 3_600_000).default(10_000),
-  CLICK_FLUSH_INTERVAL_MS: int(100, 600_000).default(1_000),
-  HEALTH_TIMEOUT_MS: int(50, 10_000).default(800),
-  KEEP_ALIVE_TIMEOUT_MS: int(1_000, 600_000).default(65_000),
-  /** Longest a client may take to send a whole request (slow-body/slowloris bound); Node answers 408 after it. */
-  REQUEST_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
-  /** Proxies in front of the pod whose X-Forwarded-For is trusted for the client address (0: use the socket's). */
-  TRUST_PROXY_HOPS: int(0, 10).default(0),
-  /** Link creations per client per window (0: no limit). Redirects are never limited. */
-  RATE_LIMIT_CREATES: int(0, 1_000_000).default(120),
-  RATE_LIMIT_WINDOW_SECONDS: int(1, 86_400).default(60),
-  SHUTDOWN_DRAIN_MS: int(0, 60_000).default(1_000),
-  SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(8_000),
-  PM2_INSTANCES: int(1, 1024).optional(),
-  /** Set by PM2 in cluster mode: this worker's instance number. */
-  NODE_APP_INSTANCE: int(0, 4096).default(0),
-  /** The pod's Prometheus port (never the public one); 0 turns the metrics server off. */
-  METRICS_PORT: int(0, 65535).default(DEFAULT_METRICS_PORT),
-  METRICS_TIMEOUT_MS: int(10, 10_000).default(500),
-  FAULT_INJECTION: flag.default(false),
+    .default('boltlink:')
+    .describe('prefix of every Redis key and channel: several releases can share one Redis'),
+  API_TOKENS: list
+    .pipe(z.array(z.string().min(16, 'each token needs at least 16 characters')).min(1, 'needs at least one token'))
+    .describe('bearer tokens for writes, comma-separated, each ≥ 16 characters, compared in constant time'),
+  ALLOWED_ORIGINS: list.default([]).describe('CORS allow-list for `/api`, comma-separated'),
+  PUBLIC_BASE_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+    .optional()
+    .describe('origin of `shortUrl`, and links pointing back at it are refused; unset: `http://localhost:<PORT>`'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('pino JSON on stdout with `reqId`; Authorization and cookies are redacted'),
+  ACCESS_LOG_SAMPLE_RATE: z.coerce
+    .number()
+    .min(0)
+    .max(1)
+    .default(1)
+    .describe('share of requests written to the access log (1: every one)'),
+  DB_POOL_SIZE: int(1, 500).default(10).describe("each worker's PostgreSQL connections; under PM2 from the sizing"),
+  DB_CONNECT_TIMEOUT_MS: int(100, 60_000).default(1_000).describe('fail fast instead of queueing'),
+  DB_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5_000).describe('PostgreSQL cancels a statement after it'),
+  REDIS_COMMAND_TIMEOUT_MS: int(10, 60_000)
+    .default(500)
+    .describe('a Redis that accepts connections but hangs fails within it'),
+  CACHE_TTL_SECONDS: int(1, 7 * 86_400)
+    .default(3_600)
+    .describe('how long a link stays in Redis'),
+  NEGATIVE_CACHE_TTL_SECONDS: int(1, 3_600).default(5).describe('how long "no such link" is remembered'),
+  LOCAL_CACHE_MAX_ENTRIES: int(1, 10_000_000)
+    .default(50_000)
+    .describe('links each worker keeps in its own LRU cache, at most (50,000 90-character URLs: about 14 MiB)'),
+  LOCAL_CACHE_MAX_MIB: int(1, 4_096)
+    .default(16)
+    .describe("heap each worker's cache may take, MiB; under PM2 from the sizing"),
+  LOCAL_CACHE_TTL_MS: int(100, 3_600_000)
+    .default(10_000)
+    .describe(
+      'how long a worker serves a link from its own cache without asking Redis: the bound on a lost invalidation',
+    ),
+  CLICK_FLUSH_INTERVAL_MS: int(100, 600_000).default(1_000).describe('how often buffered clicks reach PostgreSQL'),
+  HEALTH_TIMEOUT_MS: int(50, 10_000)
+    .default(800)
+    .describe("`/health`'s deadline per dependency, and start-up's wait for Redis; under PM2 from the sizing"),
+  KEEP_ALIVE_TIMEOUT_MS: int(1_000, 600_000)
+    .default(65_000)
+    .describe('idle keep-alive sockets close after it: above common load-balancer idle timeouts (60 s)'),
+  REQUEST_TIMEOUT_MS: int(1_000, 600_000)
+    .default(30_000)
+    .describe('a whole request (headers and body) must arrive within it, else 408: the slowloris bound'),
+  TRUST_PROXY_HOPS: int(0, 10)
+    .default(0)
+    .describe(
+      "proxies in front of the pod whose `X-Forwarded-For` names the client (0: the socket's address); the chart sets 1",
+    ),
+  RATE_LIMIT_CREATES: int(0, 1_000_000)
+    .default(120)
+    .describe(
+      'link creations per client (IPv6: per /64) per window, counted in Redis across pods; 0: off. Redirects never',
+    ),
+  RATE_LIMIT_WINDOW_SECONDS: int(1, 86_400).default(60).describe("the rate limit's fixed window"),
+  SHUTDOWN_DRAIN_MS: int(0, 60_000)
+    .default(1_000)
+    .describe('on SIGTERM/SIGINT, unready and still serving this long before closing; under PM2 from the sizing'),
+  SHUTDOWN_TIMEOUT_MS: int(100, 600_000)
+    .default(8_000)
+    .describe('the whole shutdown, drain included, at most; under PM2 from the sizing'),
+  PM2_INSTANCES: int(1, 1024)
+    .optional()
+    .describe('workers per pod, baked into the image from the sizing; `/health` compares it with the CPU quota'),
+  NODE_APP_INSTANCE: int(0, 4096).default(0).describe("set by PM2: this worker's instance number"),
+  METRICS_PORT: int(0, 65535)
+    .default(DEFAULT_METRICS_PORT)
+    .describe("the pod's Prometheus port (never the public one); 0 turns the metrics server off"),
+  METRICS_TIMEOUT_MS: int(10, 10_000).default(500).describe("deadline for collecting every worker's metrics"),
+  FAULT_INJECTION: flag
+    .default(false)
+    .describe('test-only `/__fault/*` routes (crash, leak, whoami, block, unready) for the fault suite'),
 };
 
 const schema = z
-  .object(fields)
+  .object(CONFIG_FIELDS)
   .superRefine((c, ctx) => {
     if (c.NODE_ENV !== 'production') return;
     if (c.ALLOWED_ORIGINS.includes('*')) {
@@ -132,7 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   });
 }
 
-const migrateSchema = z.object({ DATABASE_URL: fields.DATABASE_URL, LOG_LEVEL: fields.LOG_LEVEL });
+const migrateSchema = z.object({ DATABASE_URL: CONFIG_FIELDS.DATABASE_URL, LOG_LEVEL: CONFIG_FIELDS.LOG_LEVEL });
 export type MigrateConfig = Readonly<z.infer<typeof migrateSchema>>;
 
 /** The migration command needs only the database: it runs without the API's secrets. */
