@@ -62,7 +62,7 @@ image: ## build the image for ENV with PM2_INSTANCES baked from the sizing (TAG=
 
 image-test: build ## build the real Dockerfile and test the container (starts a Docker engine if needed)
 	bash infra/image-test/engine.sh
-	npx --no-install jest --testMatch '<rootDir>/infra/image-test/**/*.test.ts' --testTimeout 120000 --runInBand
+	npx --no-install jest -c jest.image.config.js
 
 bench: build ## six cases side by side: servers pinned to core 0, load generator to core 1; prints req/s, p50/p99 and ratios
 	taskset -c 1 npx --no-install tsx loadtest/bench/bench.ts

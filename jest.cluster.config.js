@@ -1,10 +1,10 @@
 /** `make cluster-test`: the cluster suite alone, in order, against the cluster infra/cluster/run.sh started. */
-const base = require('./jest.config');
+const { process: processes } = require('./test-support/jest-projects');
 
 module.exports = {
-  ...base,
+  ...processes,
+  displayName: 'cluster',
   testMatch: ['<rootDir>/infra/cluster/test/**/*.test.ts'],
-  testPathIgnorePatterns: [],
   maxWorkers: 1,
   testTimeout: 10 * 60_000,
 };

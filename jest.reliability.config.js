@@ -1,10 +1,10 @@
 /** `make reliability`: the fault suite alone, one file at a time (each puts a PM2 cluster under load). */
-const base = require('./jest.config');
+const { process: processes } = require('./test-support/jest-projects');
 
 module.exports = {
-  ...base,
+  ...processes,
+  displayName: 'faults',
   testMatch: ['<rootDir>/service/test/faults/**/*.test.ts'],
-  testPathIgnorePatterns: [],
   maxWorkers: 1,
   testTimeout: 120_000,
 };

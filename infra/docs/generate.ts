@@ -51,8 +51,7 @@ async function main(): Promise<void> {
     allowPositionals: true,
     strict: true,
   });
-  const files =
-    positionals.length > 0 ? positionals : [...new Set(BLOCKS.map((b) => path.join(DOCS_DIR, b.page)))];
+  const files = positionals.length > 0 ? positionals : [...new Set(BLOCKS.map((b) => path.join(DOCS_DIR, b.page)))];
   for (const file of files) {
     const text = readFileSync(file, 'utf8');
     const next = await render(file, text);

@@ -3,11 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createScratchDatabase, withClient } from '../../service/test/databases';
-import { freePort, json, SECOND_TOKEN, slowCreate, sql, TOKEN, uniqueSlug, waitFor } from '../../service/test/helpers';
+import { createScratchDatabase, withClient } from '../../test-support/databases';
+import { freePort, json, SECOND_TOKEN, slowCreate, sql, TOKEN, uniqueSlug, waitFor } from '../../test-support/service';
 import { APP_UID } from '../image';
 import { sizingFor, type EnvironmentName } from '../sizing';
-import { container, envValue, ROOT, synth } from '../test/synth-helpers';
+import { container, envValue, ROOT, synth } from '../../test-support/synth';
 
 /**
  * `make image-test`: builds the real Dockerfile with `make image` and runs the

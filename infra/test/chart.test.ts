@@ -1,8 +1,3 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { stringify } from 'yaml';
 import * as apps from 'kubernetes-models/apps/v1';
 import * as autoscaling from 'kubernetes-models/autoscaling/v2';
 import * as networking from 'kubernetes-models/networking.k8s.io/v1';
@@ -10,22 +5,11 @@ import * as policy from 'kubernetes-models/policy/v1';
 import * as core from 'kubernetes-models/v1';
 import { DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../../service/src/config';
 import { DEFAULT_DENY_NAME } from '../chart';
-import { CONFIG_NAME, CONTAINER_NAME, DEPLOYMENT_NAME } from '../names';
+import { CONFIG_NAME, DEPLOYMENT_NAME } from '../names';
 import { APP_UID } from '../image';
 import { checkManifests, RULES, type K8sObject } from '../rules';
 import { sizingFor, type EnvironmentName } from '../sizing';
-import {
-  CHARTS_OUT,
-  container,
-  envValue,
-  filesUnder,
-  find,
-  quantity,
-  readManifests,
-  ROOT,
-  synth,
-  withoutVars,
-} from './synth-helpers';
+import { CHARTS_OUT, container, envValue, find, quantity, readManifests, synth } from '../../test-support/synth';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON */
 const MODELS: Record<string, new (o: any) => { validate(): void }> = {
@@ -316,75 +300,5 @@ describe('charts-out/', () => {
     expect(envValue(container(objects), 'PM2_INSTANCES').value).toBe(String(sizingFor('prod').pm2Instances));
     expect(checkManifests(objects, { environment: 'prod' })).toEqual([]);
     expect(validateSchema(objects)).toEqual([]);
-  });
-
-  it('equals a fresh synth', () => {
-    const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'synth-')), 'out');
-    execFileSync('npx', ['--no-install', 'cdk8s', 'synth', '--no-check-upgrade', '--output', out], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        BOLTLINK_ENV: '',
-        IMAGE: '',
-        TAG: '',
-        BOLTLINK_PUBLIC_BASE_URL: '',
-        BOLTLINK_ALLOWED_ORIGINS: '',
-      },
-      stdio: 'pipe',
-    });
-    // Every file, charts-out/monitoring/ included.
-    expect(filesUnder(out)).toEqual(filesUnder(CHARTS_OUT));
-    for (const f of filesUnder(out)) {
-      expect([f, readFileSync(path.join(out, f), 'utf8')]).toEqual([f, readFileSync(path.join(CHARTS_OUT, f), 'utf8')]);
-    }
-  });
-
-  it('names the Deployment and container so the guide’s kubectl set image works offline', () => {
-    const dep = objects.find((o) => o.kind === 'Deployment')!;
-    expect(dep.metadata.name).toBe(DEPLOYMENT_NAME);
-    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'dep-')), 'deployment.yaml');
-    writeFileSync(file, stringify(dep));
-    const r = spawnSync(
-      'kubectl',
-      ['set', 'image', '--local', '-f', file, `${CONTAINER_NAME}=boltlink-backend:v1.1`, '-o', 'json'],
-      { encoding: 'utf8' },
-    );
-    expect({ status: r.status, stderr: r.stderr, error: r.error?.message }).toEqual({
-      status: 0,
-      stderr: '',
-      error: undefined,
-    });
-    const images = JSON.parse(r.stdout).spec.template.spec.containers.map((c: any) => c.image);
-    // Every container moves: migrations run in the serving container, so code and schema change together.
-    expect(images).toEqual(['boltlink-backend:v1.1']);
-    expect(JSON.parse(r.stdout).spec.template.spec.initContainers ?? []).toEqual([]);
-  });
-});
-
-describe('the image and the manifest agree on the worker count', () => {
-  it('bakes the same PM2_INSTANCES that the Deployment sets', () => {
-    const dry = execFileSync('make', ['--no-print-directory', '-n', 'image'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      env: withoutVars('MAKEFLAGS', 'MAKELEVEL', 'MFLAGS', 'ENV', 'TAG', 'IMAGE'),
-    })
-      .split('\n')
-      .find((l) => l.startsWith('docker build '));
-    expect(dry).toBeDefined();
-    const resolved = execFileSync('bash', ['-c', dry!.replace(/^docker build/, 'echo')], {
-      cwd: ROOT,
-      encoding: 'utf8',
-    });
-    const workers = /--build-arg WORKERS=(\d+)/.exec(resolved)?.[1];
-    const manifest = envValue(container(readManifests(CHARTS_OUT)[0]!.objects), 'PM2_INSTANCES').value;
-    expect(workers).toBe(manifest);
-    expect(Number(workers)).toBe(sizingFor('prod').pm2Instances);
-    // The ecosystem file PM2 loads in the image starts what the image bakes (PM2_INSTANCES=WORKERS).
-    const ecosystem = execFileSync(
-      process.execPath,
-      ['-p', `JSON.stringify(require('./service/ecosystem.config.js').apps[0].instances)`],
-      { cwd: ROOT, encoding: 'utf8', env: { ...process.env, BOLTLINK_SIZING: 'prod', PM2_INSTANCES: workers } },
-    );
-    expect(ecosystem.trim()).toBe(workers);
   });
 });

@@ -1,8 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
-import { TOKEN } from '../../service/test/helpers';
 import { PSS_CONTROLS, pssViolations } from '../pod-security';
-import { CHARTS_OUT, find, readManifests, scratchProject, textUnder, withoutVars } from './synth-helpers';
+import { CHARTS_OUT, find, readManifests } from '../../test-support/synth';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON */
 const committed = readManifests(CHARTS_OUT).flatMap((f) => f.objects);
@@ -51,29 +48,5 @@ describe('charts-out/ under the Pod Security Standard "restricted"', () => {
     // A baseline break may also fail its restricted twin (hostPath is also a forbidden volume type).
     const fired = new Set(pssViolations(t).map((v) => v.slice(0, v.indexOf(': '))));
     expect(fired).toContain(name);
-  });
-});
-
-describe('secrets', () => {
-  it('never reach the manifests, even when the synth runs with secrets in its environment', () => {
-    const canaries = {
-      API_TOKENS: `${TOKEN},canary-token-7f3a9c1e5b2d`,
-      DATABASE_URL: 'postgresql://boltlink:canary-db-password-41c8@db.internal:5432/boltlink',
-      REDIS_URL: 'redis://:canary-redis-password-9e0d@cache.internal:6379',
-    };
-    const dir = scratchProject();
-    const r = spawnSync('make', ['-s', 'synth'], {
-      cwd: dir,
-      encoding: 'utf8',
-      env: { ...withoutVars('MAKEFLAGS', 'MAKELEVEL', 'MFLAGS', 'ENV', 'BOLTLINK_ENV', 'TAG', 'IMAGE'), ...canaries },
-    });
-    expect(r.status).toBe(0);
-    const out = path.join(dir, 'charts-out');
-    const text = textUnder(out);
-    const needles = [TOKEN, 'canary-token-7f3a9c1e5b2d', 'canary-db-password-41c8', 'canary-redis-password-9e0d'];
-    expect(needles.filter((n) => text.includes(n))).toEqual([]);
-    expect(text).not.toMatch(/^kind: Secret$/m);
-    // The committed release is the same text: it holds no secret either.
-    expect(textUnder(CHARTS_OUT)).toBe(text);
   });
 });

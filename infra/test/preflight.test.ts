@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, startService, TOKEN, type TestService } from '../../service/test/helpers';
+import { freePort, startService, TOKEN, type TestService } from '../../test-support/service';
 import { preflight, type Item } from '../preflight';
 import { sizingFor } from '../sizing';
-import { CHARTS_OUT, ROOT } from './synth-helpers';
+import { CHARTS_OUT, ROOT } from '../../test-support/synth';
 
 const made: string[] = [];
 const tmp = () => {

@@ -1,5 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import { ROOT } from './synth-helpers';
 import {
   deriveSizing,
   ENVIRONMENTS,
@@ -187,27 +185,6 @@ describe('invalid sizings', () => {
   it('names CPU limits below a core per worker', () => {
     expect(problems({ cpuLimitMilliPerWorker: 500 })).toContain(
       'cpuLimitMilliPerWorker (500) must be at least 1000 (one core per worker)',
-    );
-  });
-});
-
-describe('the sizing and build-args command lines', () => {
-  const tsx = (script: string, ...args: string[]) =>
-    spawnSync('npx', ['--no-install', 'tsx', script, ...args], { cwd: ROOT, encoding: 'utf8' });
-
-  it.each([
-    ['infra/sizing-cli.ts', 'sizing: Unknown option'],
-    ['infra/build-args.ts', 'build-args: Unknown option'],
-  ])('%s refuses a mistyped flag instead of printing prod', (script, message) => {
-    const r = tsx(script, '--evn', 'staging');
-    expect(r.status).toBe(1);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toContain(`${message} '--evn'`);
-  });
-
-  it('prints one field for the Makefile', () => {
-    expect(tsx('infra/sizing-cli.ts', '--env', 'staging', '--get', 'pm2Instances').stdout).toBe(
-      `${sizingFor('staging').pm2Instances}\n`,
     );
   });
 });

@@ -1,9 +1,20 @@
-import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { CONTAINER_NAME, DEPLOYMENT_NAME } from '../names';
 import { MEMORY_RESTART_FRACTION, sizingFor } from '../sizing';
-import { readManifests, scratchProject, withoutVars } from './synth-helpers';
+import { TOKEN } from '../../test-support/service';
+import {
+  CHARTS_OUT,
+  filesUnder,
+  readManifests,
+  ROOT,
+  scratchProject,
+  textUnder,
+  withoutVars,
+} from '../../test-support/synth';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON */
 
@@ -92,5 +103,75 @@ describe('make synth', () => {
     expect(snapshot(dir)).toBe(before);
     const staging = readManifests(path.join(dir, 'charts-out.staging'));
     expect(staging.map((f) => f.file)).toEqual(['boltlink-staging.k8s.yaml']);
+  });
+});
+
+describe('charts-out/ (the committed output of make synth)', () => {
+  const objects = readManifests(CHARTS_OUT).flatMap((f) => f.objects);
+
+  it('equals a fresh synth', () => {
+    const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'synth-')), 'out');
+    execFileSync('npx', ['--no-install', 'cdk8s', 'synth', '--no-check-upgrade', '--output', out], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        BOLTLINK_ENV: '',
+        IMAGE: '',
+        TAG: '',
+        BOLTLINK_PUBLIC_BASE_URL: '',
+        BOLTLINK_ALLOWED_ORIGINS: '',
+      },
+      stdio: 'pipe',
+    });
+    // Every file, charts-out/monitoring/ included.
+    expect(filesUnder(out)).toEqual(filesUnder(CHARTS_OUT));
+    for (const f of filesUnder(out)) {
+      expect([f, readFileSync(path.join(out, f), 'utf8')]).toEqual([f, readFileSync(path.join(CHARTS_OUT, f), 'utf8')]);
+    }
+  });
+
+  it('names the Deployment and container so the guide’s kubectl set image works offline', () => {
+    const dep = objects.find((o) => o.kind === 'Deployment')!;
+    expect(dep.metadata.name).toBe(DEPLOYMENT_NAME);
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'dep-')), 'deployment.yaml');
+    writeFileSync(file, stringify(dep));
+    const r = spawnSync(
+      'kubectl',
+      ['set', 'image', '--local', '-f', file, `${CONTAINER_NAME}=boltlink-backend:v1.1`, '-o', 'json'],
+      { encoding: 'utf8' },
+    );
+    expect({ status: r.status, stderr: r.stderr, error: r.error?.message }).toEqual({
+      status: 0,
+      stderr: '',
+      error: undefined,
+    });
+    const images = JSON.parse(r.stdout).spec.template.spec.containers.map((c: any) => c.image);
+    // Every container moves: migrations run in the serving container, so code and schema change together.
+    expect(images).toEqual(['boltlink-backend:v1.1']);
+    expect(JSON.parse(r.stdout).spec.template.spec.initContainers ?? []).toEqual([]);
+  });
+});
+
+describe('secrets', () => {
+  it('never reach the manifests, even when the synth runs with secrets in its environment', () => {
+    const canaries = {
+      API_TOKENS: `${TOKEN},canary-token-7f3a9c1e5b2d`,
+      DATABASE_URL: 'postgresql://boltlink:canary-db-password-41c8@db.internal:5432/boltlink',
+      REDIS_URL: 'redis://:canary-redis-password-9e0d@cache.internal:6379',
+    };
+    const dir = scratchProject();
+    const r = spawnSync('make', ['-s', 'synth'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...withoutVars('MAKEFLAGS', 'MAKELEVEL', 'MFLAGS', 'ENV', 'BOLTLINK_ENV', 'TAG', 'IMAGE'), ...canaries },
+    });
+    expect(r.status).toBe(0);
+    const out = path.join(dir, 'charts-out');
+    const text = textUnder(out);
+    const needles = [TOKEN, 'canary-token-7f3a9c1e5b2d', 'canary-db-password-41c8', 'canary-redis-password-9e0d'];
+    expect(needles.filter((n) => text.includes(n))).toEqual([]);
+    expect(text).not.toMatch(/^kind: Secret$/m);
+    // The committed release is the same text: it holds no secret either.
+    expect(textUnder(CHARTS_OUT)).toBe(text);
   });
 });

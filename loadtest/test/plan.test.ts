@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT } from '../../service/test/helpers';
+import { ROOT } from '../../test-support/service';
 
 const plan = (results: string) =>
   promisify(execFile)('npx', ['--no-install', 'tsx', 'loadtest/plan.ts', '--results', results], {

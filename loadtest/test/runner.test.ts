@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT, SECOND_TOKEN, startService, TOKEN, type TestService } from '../../service/test/helpers';
+import { ROOT, SECOND_TOKEN, startService, TOKEN, type TestService } from '../../test-support/service';
 import { html, summary } from '../report';
 import { meetsThresholds, mixRequests, run, runMix, seedLinks } from '../runner';
 import { scenario, schedule } from '../scenario';

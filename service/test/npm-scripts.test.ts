@@ -4,8 +4,8 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync }
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createScratchDatabase } from './databases';
-import { freePort, ROOT, sqlAt, testEnv, waitFor, waitReady } from './helpers';
+import { createScratchDatabase } from '../../test-support/databases';
+import { freePort, ROOT, sqlAt, testEnv, waitFor, waitReady } from '../../test-support/service';
 
 const run = promisify(execFile);
 

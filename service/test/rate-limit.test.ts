@@ -8,7 +8,7 @@ import {
   TOKEN,
   uniqueSlug,
   type TestService,
-} from './helpers';
+} from '../../test-support/service';
 
 const stored = async (slug: string) => (await sql('SELECT 1 FROM links WHERE slug = $1', [slug])).length;
 

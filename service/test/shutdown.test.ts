@@ -1,7 +1,17 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
-import { freePort, json, ROOT, slowCreate, spawnServing, sql, testEnv, TOKEN, uniqueSlug } from './helpers';
+import {
+  freePort,
+  json,
+  ROOT,
+  slowCreate,
+  spawnServing,
+  sql,
+  testEnv,
+  TOKEN,
+  uniqueSlug,
+} from '../../test-support/service';
 
 /** The built service as a real process, so SIGTERM/SIGINT are real signals. */
 async function spawnService(env: Record<string, string>) {

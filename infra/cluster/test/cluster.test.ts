@@ -12,8 +12,8 @@ import {
   request,
   startPrivatePostgres,
   type Outcome,
-} from '../../../service/test/faults/fault-helpers';
-import { sqlAt, startPrivateRedis, TOKEN, uniqueSlug } from '../../../service/test/helpers';
+} from '../../../test-support/faults';
+import { sqlAt, startPrivateRedis, TOKEN, uniqueSlug } from '../../../test-support/service';
 import { CONTAINER_NAME, DASHBOARD_NAME, DEPLOYMENT_NAME } from '../../names';
 import { RESTRICTED_NAMESPACE_LABELS } from '../../pod-security';
 import { sizingFor } from '../../sizing';

@@ -1,10 +1,11 @@
 import { execFile, execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
+import { ROOT } from '../../../test-support/root';
 
 /** Helpers for the cluster test: the cluster's settings, and commands run as an operator types them. */
 
-export const ROOT = path.resolve(__dirname, '../../..');
+export { ROOT };
 const CLUSTER_DIR = path.join(ROOT, 'infra/cluster');
 
 /** infra/cluster/cluster.env as the scripts see it (sourced by bash), so the test never re-types a setting. */

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT } from '../synth-helpers';
+import { ROOT } from '../../../test-support/synth';
 
 /** npm run docs -- --check (in a child: Prettier formats the tables and loads itself as ES modules). */
 const check = (...files: string[]) =>

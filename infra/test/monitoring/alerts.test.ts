@@ -7,7 +7,7 @@ import { alertsOf, BURN_RATES, ruleGroups, SLOS, type RuleGroup } from '../../mo
 import { ruleFile } from '../../monitoring/manifests';
 import { JOB } from '../../monitoring/queries';
 import { sizingFor, type Sizing } from '../../sizing';
-import { CHARTS_OUT } from '../synth-helpers';
+import { CHARTS_OUT } from '../../../test-support/synth';
 
 /**
  * The rules under promtool (Debian's prometheus package): `check rules` on

@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, writeFile, cp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { MIGRATIONS_DIR, migrate, readMigrations } from '../../src/db/migrate';
-import { createScratchDatabase, withClient } from '../databases';
+import { createScratchDatabase, withClient } from '../../../test-support/databases';
 
 /** Each test gets a scratch database so it can break migrations freely. */
 async function scratchDb() {

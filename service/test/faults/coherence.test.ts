@@ -1,8 +1,8 @@
 import http from 'node:http';
 import { sizingFor } from '../../../infra/sizing';
-import { reportFault, request } from './fault-helpers';
-import { createLink, freePort, sql, startPrivateRedis, TOKEN, uniqueSlug } from '../helpers';
-import { pm2Cluster } from '../pm2/pm2-helpers';
+import { reportFault, request } from '../../../test-support/faults';
+import { createLink, freePort, sql, startPrivateRedis, TOKEN, uniqueSlug } from '../../../test-support/service';
+import { pm2Cluster } from '../../../test-support/pm2';
 
 /**
  * The redirect contract with a cache in every worker (real PM2, real Redis):

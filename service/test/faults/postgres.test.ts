@@ -1,6 +1,6 @@
 import { migrate } from '../../src/db/migrate';
-import { createLink, sqlAt as query, TOKEN, uniqueSlug } from '../helpers';
-import { pm2Cluster } from '../pm2/pm2-helpers';
+import { createLink, sqlAt as query, TOKEN, uniqueSlug } from '../../../test-support/service';
+import { pm2Cluster } from '../../../test-support/pm2';
 import {
   failures,
   keepAliveLoad,
@@ -11,7 +11,7 @@ import {
   sleep,
   startPrivatePostgres,
   timeUntil,
-} from './fault-helpers';
+} from '../../../test-support/faults';
 
 interface Probe {
   what: string;

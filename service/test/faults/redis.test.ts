@@ -1,9 +1,9 @@
-import { createLink, json, startPrivateRedis, uniqueSlug } from '../helpers';
-import { pm2Cluster } from '../pm2/pm2-helpers';
-import { failures, keepAliveLoad, kinds, reportFault, seconds, sleep, timeUntil } from './fault-helpers';
+import { createLink, json, sql, startPrivateRedis, uniqueSlug } from '../../../test-support/service';
+import { pm2Cluster } from '../../../test-support/pm2';
+import { failures, keepAliveLoad, kinds, reportFault, seconds, sleep, timeUntil } from '../../../test-support/faults';
 
 describe('Redis killed under load (PM2 cluster, private redis-server)', () => {
-  it('keeps redirecting from PostgreSQL with 0 failures, reports it, and recovers without a restart', async () => {
+  it('keeps redirecting from PostgreSQL with 0 failures, counts clicks, reports it, and recovers without a restart', async () => {
     const redis = await startPrivateRedis();
     const cluster = await pm2Cluster({ REDIS_URL: redis.url, LOG_LEVEL: 'warn' });
     let back: Awaited<ReturnType<typeof startPrivateRedis>> | undefined;
@@ -19,6 +19,7 @@ describe('Redis killed under load (PM2 cluster, private redis-server)', () => {
       let downAfterMs = 0;
       let recoveredAfterMs = 0;
       let healthWhileDown: unknown;
+      const whileDownChecks = { dbOnly: [] as number[], ready: 0, clicksStoredAfterMs: 0 };
 
       const fault = (async () => {
         await sleep(2_000);
@@ -26,7 +27,24 @@ describe('Redis killed under load (PM2 cluster, private redis-server)', () => {
         window.killed = Date.now();
         downAfterMs = await timeUntil(async () => (await fetch(`${cluster.base}/health`)).status === 503, 5_000);
         healthWhileDown = (await json(await fetch(`${cluster.base}/health`))).checks;
-        await sleep(3_000);
+        // A link no cache has seen is served from PostgreSQL; its clicks go straight there.
+        const fromDbOnly = uniqueSlug('rkdb');
+        await sql('INSERT INTO links (slug, url) VALUES ($1, $2)', [fromDbOnly, 'https://example.com/rkdb']);
+        for (let i = 0; i < 3; i++) {
+          const res = await fetch(`${cluster.base}/${fromDbOnly}`, {
+            redirect: 'manual',
+            headers: { connection: 'close' },
+          });
+          whileDownChecks.dbOnly.push(res.status);
+        }
+        whileDownChecks.ready = (await fetch(`${cluster.base}/ready`)).status;
+        whileDownChecks.clicksStoredAfterMs = await timeUntil(
+          async () =>
+            (await sql<{ clicks: string }>('SELECT clicks FROM links WHERE slug = $1', [fromDbOnly]))[0]?.clicks ===
+            '3',
+          5_000,
+        );
+        await sleep(2_000);
         back = await startPrivateRedis(redis.port);
         window.returned = Date.now();
         recoveredAfterMs = await timeUntil(async () => (await fetch(`${cluster.base}/health`)).status === 200, 15_000);
@@ -51,12 +69,15 @@ describe('Redis killed under load (PM2 cluster, private redis-server)', () => {
       reportFault(
         `redis killed (SIGKILL) under load: ${outcomes.length} requests (${whileDown} while Redis was down), ` +
           `${failures(outcomes).length} failures [${kinds(outcomes)}]; /health 503 after ${seconds(downAfterMs)}; ` +
+          `a link only PostgreSQL knew: ${whileDownChecks.dbOnly.join(',')}, its clicks stored ` +
+          `${seconds(whileDownChecks.clicksStoredAfterMs)} later; /ready ${whileDownChecks.ready}; ` +
           `healthy ${seconds(recoveredAfterMs)} after Redis returned; worker restarts ${restarts}`,
       );
       expect(kinds(failures(outcomes))).toBe('none');
       expect(new Set(outcomes.map((o) => o.status))).toEqual(new Set([302]));
       expect(whileDown).toBeGreaterThan(100);
       expect(healthWhileDown).toEqual({ database: 'ok', redis: 'down' });
+      expect(whileDownChecks).toMatchObject({ dbOnly: [302, 302, 302], ready: 200 });
       expect(recoveredAfterMs).toBeLessThan(15_000);
       expect(after.map((w) => w.pid).sort()).toEqual(before.map((w) => w.pid).sort());
       expect(restarts).toBe(0);

@@ -3,8 +3,8 @@ import { execFile } from 'node:child_process';
 import http from 'node:http';
 import { promisify } from 'node:util';
 import { sizingFor } from '../../../infra/sizing';
-import { createLink, json, ROOT, uniqueSlug } from '../helpers';
-import { pm2Cluster, pm2Runtime } from '../pm2/pm2-helpers';
+import { createLink, json, ROOT, sql, uniqueSlug } from '../../../test-support/service';
+import { pm2Cluster, pm2Runtime } from '../../../test-support/pm2';
 import {
   failures,
   keepAliveLoad,
@@ -15,7 +15,7 @@ import {
   seconds,
   sleep,
   timeUntil,
-} from './fault-helpers';
+} from '../../../test-support/faults';
 
 const local = sizingFor('local');
 const run = promisify(execFile);
@@ -146,8 +146,9 @@ describe('PM2 workers failing under load', () => {
 });
 
 describe('SIGTERM to pm2-runtime (a pod being stopped) under load', () => {
-  it('answers every request sent before the endpoint is gone, then exits 0 within the grace period', async () => {
-    const rt = await pm2Runtime({ LOG_LEVEL: 'warn' });
+  it('answers every request sent before the endpoint is gone, counts every click, then exits 0 within the grace period', async () => {
+    // Clicks reach PostgreSQL only when the workers stop: the shutdown's flush is what counts them.
+    const rt = await pm2Runtime({ LOG_LEVEL: 'warn', CLICK_FLUSH_INTERVAL_MS: '600000' });
     const slug = uniqueSlug('st');
     expect((await createLink(rt.base, { url: 'https://example.com/st', slug })).status).toBe(201);
     let signalledAt = 0;
@@ -173,13 +174,16 @@ describe('SIGTERM to pm2-runtime (a pod being stopped) under load', () => {
     const [code] = await exited;
     const exitMs = Date.now() - signalledAt;
     const afterSignal = outcomes.filter((o: Outcome) => startedAt + o.t >= signalledAt);
+    const redirected = outcomes.filter((o) => o.status === 302).length;
+    const [{ clicks }] = await sql<{ clicks: string }>('SELECT clicks FROM links WHERE slug = $1', [slug]);
 
     reportFault(
       `SIGTERM to pm2-runtime under load: ${outcomes.length} requests (${afterSignal.length} after the signal), ` +
         `${failures(outcomes).length} failures [${kinds(outcomes)}]; exit code ${code} after ${seconds(exitMs)} ` +
-        `(grace period ${local.terminationGracePeriodSeconds} s)`,
+        `(grace period ${local.terminationGracePeriodSeconds} s); clicks stored ${clicks} for ${redirected} redirects`,
     );
     expect(kinds(failures(outcomes))).toBe('none');
+    expect(Number(clicks)).toBe(redirected);
     expect(afterSignal.length).toBeGreaterThan(0);
     expect(code).toBe(0);
     expect(exitMs).toBeLessThan(local.terminationGracePeriodSeconds * 1000);

@@ -10,7 +10,7 @@ import {
   uniqueSlug,
   waitFor,
   type TestService,
-} from '../helpers';
+} from '../../../test-support/service';
 
 /** One CPU and far more memory than any heap: the guard's verdict does not depend on the machine running the test. */
 const ROOMY_CONTAINER = { cpuQuota: 1, memoryLimitBytes: 64 * 1024 ** 3 };

@@ -1,4 +1,4 @@
-import { TOKEN } from '../helpers';
+import { TOKEN } from '../../../test-support/service';
 
 /**
  * The bad-input corpus: hostile or malformed link creations (`cases`),

@@ -1,6 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { createLink, json, sql, startService, TOKEN, uniqueSlug, type TestService } from '../helpers';
+import {
+  createLink,
+  json,
+  sql,
+  startService,
+  TOKEN,
+  uniqueSlug,
+  type TestService,
+} from '../../../test-support/service';
 import { cases, rawCases, REQUEST_TIMEOUT_MS, routeCases } from './bad-input.fixtures';
 
 /**

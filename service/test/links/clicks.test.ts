@@ -5,7 +5,7 @@ import { createDatabase, type Database } from '../../src/db/client';
 import { ClickCounter } from '../../src/links/clicks';
 import { createRedis } from '../../src/redis';
 import type { Redis } from 'ioredis';
-import { sql, testEnv, uniqueSlug } from '../helpers';
+import { sql, testEnv, uniqueSlug } from '../../../test-support/service';
 
 /** The click counter against the suite's PostgreSQL and Redis, without HTTP in between. */
 describe('click batches', () => {

@@ -1,9 +1,8 @@
-import { once } from 'node:events';
 import autocannon from 'autocannon';
 import { sizingFor } from '../../../infra/sizing';
 import { DEFAULT_METRICS_PORT } from '../../src/config';
-import { createLink, json, slowCreate, sql, uniqueSlug, waitFor } from '../helpers';
-import { cpuTicks, pm2Cluster, pm2Runtime } from './pm2-helpers';
+import { createLink, json, uniqueSlug } from '../../../test-support/service';
+import { cpuTicks, pm2Cluster } from '../../../test-support/pm2';
 
 const local = sizingFor('local');
 
@@ -55,53 +54,5 @@ describe('PM2 cluster (service/ecosystem.config.js)', () => {
     expect({ errors: result.errors, timeouts: result.timeouts }).toEqual({ errors: 0, timeouts: 0 });
     expect(Object.keys(result.statusCodeStats ?? {})).toEqual(['302']);
     expect(result.requests.total).toBeGreaterThan(1000);
-  });
-
-  it('restarts a worker that throws an uncaught exception while the other keeps serving', async () => {
-    const before = await cluster.online();
-    const res = await fetch(`${cluster.base}/__fault/crash`, { method: 'POST', headers: { connection: 'close' } });
-    const { crashing } = await json(res);
-    const survivor = before.find((w) => w.pid !== crashing)!;
-    await waitFor(
-      async () => {
-        const now = await cluster.online();
-        return now.length === 2 && !now.some((w) => w.pid === crashing);
-      },
-      15_000,
-      100,
-    );
-    const after = await cluster.jlist();
-    expect(after.find((w) => w.pid === survivor.pid)?.pm2_env.restart_time).toBe(survivor.pm2_env.restart_time);
-    expect(after.reduce((n, w) => n + w.pm2_env.restart_time, 0)).toBe(
-      before.reduce((n, w) => n + w.pm2_env.restart_time, 0) + 1,
-    );
-    for (let i = 0; i < 20; i++)
-      expect((await fetch(`${cluster.base}/livez`, { headers: { connection: 'close' } })).status).toBe(200);
-  });
-});
-
-describe('pm2-runtime (the container entrypoint)', () => {
-  it('on SIGTERM completes in-flight requests, flushes clicks and exits 0 within the grace period', async () => {
-    const rt = await pm2Runtime({ CLICK_FLUSH_INTERVAL_MS: '600000' });
-    const clicked = uniqueSlug('rtc');
-    await createLink(rt.base, { url: 'https://example.com/rtc', slug: clicked });
-    for (let i = 0; i < 6; i++)
-      await fetch(`${rt.base}/${clicked}`, { redirect: 'manual', headers: { connection: 'close' } });
-
-    const slugs = [uniqueSlug('rt1'), uniqueSlug('rt2'), uniqueSlug('rt3'), uniqueSlug('rt4')];
-    const inFlight = slugs.map((slug) => slowCreate(rt.port, slug, 1_500));
-    await new Promise((r) => setTimeout(r, 200));
-    const signalled = Date.now();
-    const exited = once(rt.proc, 'exit');
-    rt.proc.kill('SIGTERM');
-    const results = await Promise.all(inFlight);
-    const [code] = await exited;
-    const tookMs = Date.now() - signalled;
-
-    expect(results.map((r) => r.status)).toEqual([201, 201, 201, 201]);
-    expect({ code, log: code === 0 ? '' : rt.output() }).toEqual({ code: 0, log: '' });
-    expect(tookMs).toBeLessThan(local.terminationGracePeriodSeconds * 1000);
-    expect(await sql('SELECT count(*)::int AS n FROM links WHERE slug = ANY($1)', [slugs])).toEqual([{ n: 4 }]);
-    expect(await sql('SELECT clicks FROM links WHERE slug = $1', [clicked])).toEqual([{ clicks: '6' }]);
   });
 });

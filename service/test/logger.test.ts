@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { freePort, ROOT, spawnServing, testEnv, TOKEN, uniqueSlug } from './helpers';
-import { stopProcess } from './helpers';
+import { freePort, ROOT, spawnServing, testEnv, TOKEN, uniqueSlug } from '../../test-support/service';
+import { stopProcess } from '../../test-support/service';
 
 describe('logs', () => {
   it('are JSON lines with request id, route, status and duration, and never carry a token', async () => {

@@ -4,7 +4,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { freePort, waitFor } from '../helpers';
+import { freePort, waitFor } from './service';
 
 /** One request of a load run: when it started (ms since the run began), how long it took, and what came back. */
 export interface Outcome {

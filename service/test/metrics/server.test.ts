@@ -1,6 +1,6 @@
 import http from 'node:http';
-import { createLink, freePort, uniqueSlug, waitFor } from '../helpers';
-import { pm2Cluster } from './pm2-helpers';
+import { createLink, freePort, uniqueSlug, waitFor } from '../../../test-support/service';
+import { pm2Cluster } from '../../../test-support/pm2';
 
 /**
  * One scrape on a connection of its own. (A keep-alive connection that a

@@ -4,11 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { Testing } from 'cdk8s';
 import { parseAllDocuments } from 'yaml';
-import { BoltLinkChart, type BoltLinkChartProps } from '../chart';
-import type { K8sObject } from '../rules';
-import type { EnvironmentName } from '../sizing';
+import { BoltLinkChart, type BoltLinkChartProps } from '../infra/chart';
+import type { K8sObject } from '../infra/rules';
+import type { EnvironmentName } from '../infra/sizing';
 
-export const ROOT = path.resolve(__dirname, '../..');
+import { ROOT } from './root';
+
+export { ROOT };
 export const CHARTS_OUT = path.join(ROOT, 'charts-out');
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON */

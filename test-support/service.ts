@@ -3,14 +3,15 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
-import path from 'node:path';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import pino from 'pino';
-import { loadConfig, type Config } from '../src/config';
-import { start, type Running, type StartOptions } from '../src/server';
+import { loadConfig, type Config } from '../service/src/config';
+import { start, type Running, type StartOptions } from '../service/src/server';
 
-export const ROOT = path.resolve(__dirname, '../..');
+import { ROOT } from './root';
+
+export { ROOT };
 export const TOKEN = 'test-token-0123456789abcdef';
 export const SECOND_TOKEN = 'second-token-abcdefghijkl';
 export const PUBLIC_BASE_URL = 'http://sho.rt';

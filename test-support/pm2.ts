@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { DEFAULT_METRICS_PORT } from '../../src/config';
-import { freePort, ROOT, spawnServing, testEnv, waitReady } from '../helpers';
+import { DEFAULT_METRICS_PORT } from '../service/src/config';
+import { freePort, ROOT, spawnServing, testEnv, waitReady } from './service';
 
 const run = promisify(execFile);
 export const PM2_BIN = path.join(ROOT, 'node_modules/pm2/bin/pm2');

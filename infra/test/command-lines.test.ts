@@ -1,0 +1,52 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { sizingFor } from '../sizing';
+import { CHARTS_OUT, container, envValue, readManifests, ROOT, withoutVars } from '../../test-support/synth';
+
+describe('the sizing and build-args command lines', () => {
+  const tsx = (script: string, ...args: string[]) =>
+    spawnSync('npx', ['--no-install', 'tsx', script, ...args], { cwd: ROOT, encoding: 'utf8' });
+
+  it.each([
+    ['infra/sizing-cli.ts', 'sizing: Unknown option'],
+    ['infra/build-args.ts', 'build-args: Unknown option'],
+  ])('%s refuses a mistyped flag instead of printing prod', (script, message) => {
+    const r = tsx(script, '--evn', 'staging');
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`${message} '--evn'`);
+  });
+
+  it('prints one field for the Makefile', () => {
+    expect(tsx('infra/sizing-cli.ts', '--env', 'staging', '--get', 'pm2Instances').stdout).toBe(
+      `${sizingFor('staging').pm2Instances}\n`,
+    );
+  });
+});
+
+describe('the image and the manifest agree on the worker count', () => {
+  it('bakes the same PM2_INSTANCES that the Deployment sets', () => {
+    const dry = execFileSync('make', ['--no-print-directory', '-n', 'image'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: withoutVars('MAKEFLAGS', 'MAKELEVEL', 'MFLAGS', 'ENV', 'TAG', 'IMAGE'),
+    })
+      .split('\n')
+      .find((l) => l.startsWith('docker build '));
+    expect(dry).toBeDefined();
+    const resolved = execFileSync('bash', ['-c', dry!.replace(/^docker build/, 'echo')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    const workers = /--build-arg WORKERS=(\d+)/.exec(resolved)?.[1];
+    const manifest = envValue(container(readManifests(CHARTS_OUT)[0]!.objects), 'PM2_INSTANCES').value;
+    expect(workers).toBe(manifest);
+    expect(Number(workers)).toBe(sizingFor('prod').pm2Instances);
+    // The ecosystem file PM2 loads in the image starts what the image bakes (PM2_INSTANCES=WORKERS).
+    const ecosystem = execFileSync(
+      process.execPath,
+      ['-p', `JSON.stringify(require('./service/ecosystem.config.js').apps[0].instances)`],
+      { cwd: ROOT, encoding: 'utf8', env: { ...process.env, BOLTLINK_SIZING: 'prod', PM2_INSTANCES: workers } },
+    );
+    expect(ecosystem.trim()).toBe(workers);
+  });
+});
