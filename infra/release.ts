@@ -1,5 +1,5 @@
 import { version } from '../package.json';
-import { IMAGE_REPOSITORY } from './image';
+import { IMAGE_REPOSITORY } from '../service/src/contract';
 
 /**
  * The image a release runs: IMAGE (default boltlink-backend) and TAG

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_PORT } from '../service/src/contract';
 import { html, summary } from './report';
 import { meetsThresholds, runMix } from './runner';
 import { scenario } from './scenario';
@@ -17,7 +18,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     strict: true,
     options: {
-      url: { type: 'string', default: 'http://127.0.0.1:5000' },
+      url: { type: 'string', default: `http://127.0.0.1:${DEFAULT_PORT}` },
       connections: { type: 'string', default: '100' },
       duration: { type: 'string', default: '60' },
       'max-requests': { type: 'string', default: '5000000' },

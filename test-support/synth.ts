@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Testing } from 'cdk8s';
@@ -68,13 +68,9 @@ export function quantity(q: string): number {
 /** A scratch copy of what `make synth` needs, sharing node_modules, so a test can break sizing.ts safely. */
 export function scratchProject(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'boltlink-synth-'));
-  for (const f of ['Makefile', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'infra', 'charts-out']) {
+  // service/src: what infra imports from the service (the contract, config's schema, the histogram's buckets).
+  for (const f of ['Makefile', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'infra', 'charts-out', 'service/src']) {
     cpSync(path.join(ROOT, f), path.join(dir, f), { recursive: true });
-  }
-  // What infra imports from the service: config's defaults, the request histogram's buckets.
-  for (const f of ['service/src/config.ts', 'service/src/metrics/registry.ts']) {
-    mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
-    cpSync(path.join(ROOT, f), path.join(dir, f));
   }
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   return dir;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { createScratchDatabase, withClient } from '../../test-support/databases';
 import { freePort, json, SECOND_TOKEN, slowCreate, sql, TOKEN, uniqueSlug, waitFor } from '../../test-support/service';
-import { APP_UID } from '../image';
+import { APP_UID } from '../../service/src/contract';
 import { sizingFor, type EnvironmentName } from '../sizing';
 import { container, envValue, ROOT, synth } from '../../test-support/synth';
 

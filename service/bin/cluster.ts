@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { sizingFor } from '../../infra/sizing';
-import { DEFAULT_PORT } from '../src/config';
+import { DEFAULT_PORT } from '../src/contract';
 
 const ROOT = path.resolve(__dirname, '../..');
 const PM2 = path.join(ROOT, 'node_modules/pm2/bin/pm2');

@@ -1,15 +1,11 @@
 import { z } from 'zod';
+import { DEFAULT_METRICS_PORT, DEFAULT_PORT } from './contract';
 
 /**
  * The service's configuration: parsed once from the environment, frozen, and
  * the only module that reads `process.env`. Every invalid key is reported in
  * one error so an operator fixes a broken Secret/ConfigMap in one pass.
  */
-
-/** The port the service listens on unless PORT says otherwise; the chart's containerPort reads this too. */
-export const DEFAULT_PORT = 5000;
-/** The metrics port unless METRICS_PORT says otherwise (the chart reads it too). */
-export const DEFAULT_METRICS_PORT = 9464;
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const list = z.string().transform((s) =>

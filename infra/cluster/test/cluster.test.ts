@@ -4,7 +4,7 @@ import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
-import { DEFAULT_PORT } from '../../../service/src/config';
+import { DEFAULT_PORT } from '../../../service/src/contract';
 import {
   failures,
   keepAliveLoad,

@@ -1,6 +1,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Pool } from 'pg';
 import type { Config } from '../config';
+import { APP_NAME } from '../contract';
 import { PrismaClient } from '../generated/prisma/client';
 import { databaseUnreachable } from './unreachable';
 
@@ -32,7 +33,7 @@ export function createDatabase(config: DbConfig): Database {
     statement_timeout: config.DB_STATEMENT_TIMEOUT_MS,
     query_timeout: config.DB_STATEMENT_TIMEOUT_MS + CLIENT_TIMEOUT_MARGIN_MS,
     idleTimeoutMillis: 30_000,
-    application_name: 'boltlink-backend',
+    application_name: APP_NAME,
   });
   // An idle client losing its connection emits on the pool; without a
   // listener that would crash the worker during a database restart.

@@ -1,0 +1,28 @@
+/**
+ * The contract between the service, its image, its manifests and the load
+ * tools that is not sizing: its name, its ports, who its process runs as and
+ * where it may write. Service, infra and loadtest import these; the
+ * Dockerfile gets them as build args (infra/build-args.ts). Nothing re-types
+ * them.
+ */
+
+/**
+ * The name the operations guide uses (`kubectl set image
+ * deployment/boltlink-backend backend=boltlink-backend:v1.1`): the image's
+ * repository, the Deployment, and the service's PostgreSQL application_name.
+ */
+export const APP_NAME = 'boltlink-backend';
+/** The image's repository; the tag defaults to v<package version>. */
+export const IMAGE_REPOSITORY = APP_NAME;
+
+/** The port the service listens on unless PORT says otherwise; the chart's containerPort and probes use it. */
+export const DEFAULT_PORT = 5000;
+/** The metrics port unless METRICS_PORT says otherwise (the chart's scrape port). */
+export const DEFAULT_METRICS_PORT = 9464;
+
+/** Numeric non-root uid/gid of the app user (≥ 10000: outside any host's system and login ranges). */
+export const APP_UID = 10001;
+export const APP_GID = 10001;
+/** PM2's home and the service's temp files: the only writable path, an emptyDir in the pod. */
+export const SCRATCH_DIR = '/tmp';
+export const PM2_HOME = '/tmp/pm2';
