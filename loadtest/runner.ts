@@ -45,12 +45,8 @@ const HISTOGRAM_BUCKETS_MS = Array.from({ length: 36 }, (_, i) => Number((0.05 *
 
 /** Runs autocannon with keep-alive connections and collects the LoadResult. */
 export async function run(opts: RunOptions): Promise<LoadResult> {
-  const latencies = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
-  const buckets = HISTOGRAM_BUCKETS_MS.map(() => 0);
+  // Microseconds, 1 µs to 60 s at 3 significant digits; the JS implementation, whose recorded values can be iterated.
+  const latencies = new hdr.Int32Histogram(1, 60_000_000, 3);
   const byStatus: Record<string, number> = {};
   const perSecond: number[] = [];
   let unexpectedStatus = 0;
@@ -74,8 +70,6 @@ export async function run(opts: RunOptions): Promise<LoadResult> {
     events.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
       byStatus[status] = (byStatus[status] ?? 0) + 1;
       latencies.recordValue(Math.max(1, Math.round(ms * 1000)));
-      const b = HISTOGRAM_BUCKETS_MS.findIndex((upTo) => ms <= upTo);
-      buckets[b === -1 ? buckets.length - 1 : b]! += 1;
       if (!opts.requests && opts.expect && !opts.expect.includes(status)) unexpectedStatus++;
     });
     events.on('tick', (t: { counter: number }) => perSecond.push(t.counter));
@@ -101,7 +95,7 @@ export async function run(opts: RunOptions): Promise<LoadResult> {
     byStatus,
     // Filled by runMix from the steps' onResponse; a single-request run has no steps.
     byStep: {},
-    histogram: HISTOGRAM_BUCKETS_MS.map((upToMs, i) => ({ upToMs, count: buckets[i]! })),
+    histogram: reportBuckets(latencies),
     // autocannon ticks once more after the last request: that second carries nothing.
     perSecond: trimTrailingZeros(perSecond),
   };
@@ -110,6 +104,19 @@ export async function run(opts: RunOptions): Promise<LoadResult> {
 }
 
 const round = (n: number) => Math.round(n * 100) / 100;
+
+/** The report's log-spaced buckets, counted from the recorded latencies (one histogram, not a second tally). */
+function reportBuckets(latencies: hdr.JsHistogram): LoadResult['histogram'] {
+  const counts = HISTOGRAM_BUCKETS_MS.map(() => 0);
+  const values = latencies.recordedValuesIterator;
+  values.reset();
+  while (values.hasNext()) {
+    const v = values.next();
+    const b = HISTOGRAM_BUCKETS_MS.findIndex((upToMs) => v.valueIteratedTo / 1000 <= upToMs);
+    counts[b === -1 ? counts.length - 1 : b]! += v.countAtValueIteratedTo;
+  }
+  return HISTOGRAM_BUCKETS_MS.map((upToMs, i) => ({ upToMs, count: counts[i]! }));
+}
 
 function trimTrailingZeros(counts: readonly number[]): number[] {
   let end = counts.length;

@@ -39,6 +39,11 @@ describe('the load runner (npm run loadtest)', () => {
     expect(Object.keys(r.byStep).sort()).toEqual(['create', 'info', 'redirect', 'unknown']);
     expect(Object.keys(r.byStatus).sort()).toEqual(['200', '201', '302', '404']);
     expect(r.histogram.reduce((n, b) => n + b.count, 0)).toBe(r.requests.total);
+    // The buckets place latencies where the percentiles say: half the responses at or below the median's bucket.
+    const medianBucket = r.histogram.findIndex((b) => b.upToMs >= r.latencyMs.p50);
+    const countThrough = (i: number) => r.histogram.slice(0, i + 1).reduce((n, b) => n + b.count, 0);
+    expect(countThrough(medianBucket - 1)).toBeLessThanOrEqual(r.requests.total / 2);
+    expect(countThrough(medianBucket)).toBeGreaterThanOrEqual(r.requests.total / 2);
     expect(r.latencyMs.p50).toBeLessThanOrEqual(r.latencyMs.p95);
     expect(r.latencyMs.p95).toBeLessThanOrEqual(r.latencyMs.p99);
     expect(r.perSecond.length).toBeGreaterThanOrEqual(1);
