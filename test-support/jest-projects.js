@@ -63,4 +63,13 @@ const processes = {
   globalSetup: '<rootDir>/test-support/setup/process.ts',
 };
 
-module.exports = { unit, integration, process: processes };
+/** A suite that runs alone, one file at a time, with the process project's setup (make reliability, image-test, cluster-test). */
+const alone = (displayName, testMatch, testTimeout) => ({
+  ...processes,
+  displayName,
+  testMatch: [testMatch],
+  maxWorkers: 1,
+  testTimeout,
+});
+
+module.exports = { unit, integration, process: processes, alone };

@@ -20,6 +20,17 @@ function post(base: string, body: unknown, headers: Record<string, string> = {})
   });
 }
 
+/** Creates links until one is refused (429) or 10 s pass; the last status. */
+async function statusOnceLimiting(base: string): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  let status = 0;
+  while (status !== 429 && Date.now() < deadline) {
+    status = (await createLink(base, { url: 'https://example.com/back', slug: uniqueSlug('rlb') })).status;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return status;
+}
+
 describe('link creation rate limit', () => {
   const services: TestService[] = [];
   const start = async (env: Record<string, string | undefined>) => {
@@ -138,13 +149,7 @@ describe('link creation rate limit', () => {
     const svc = await start({ REDIS_URL: redis.url, RATE_LIMIT_CREATES: '1' });
     const restarted = await startPrivateRedis(redis.port);
     try {
-      const deadline = Date.now() + 10_000;
-      let status = 0;
-      while (status !== 429 && Date.now() < deadline) {
-        status = (await createLink(svc.url, { url: 'https://example.com/late', slug: uniqueSlug('rll') })).status;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(status).toBe(429);
+      expect(await statusOnceLimiting(svc.url)).toBe(429);
     } finally {
       await restarted.stop();
     }
@@ -163,13 +168,7 @@ describe('link creation rate limit', () => {
       expect(whileDown).toEqual([201, 201, 201]);
 
       restarted = await startPrivateRedis(redis.port);
-      const deadline = Date.now() + 10_000;
-      let status = 0;
-      while (status !== 429 && Date.now() < deadline) {
-        status = (await createLink(svc.url, { url: 'https://example.com/d', slug: uniqueSlug('rld') })).status;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(status).toBe(429);
+      expect(await statusOnceLimiting(svc.url)).toBe(429);
     } finally {
       await restarted?.stop();
     }
