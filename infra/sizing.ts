@@ -172,7 +172,13 @@ export interface Sizing extends SizingDeclaration {
   readonly terminationGracePeriodSeconds: number;
   /** pg pool size per worker (DB_POOL_SIZE). */
   readonly dbPoolPerWorker: number;
-  /** Connections at max scale during a rollout: pool × workers × (maxReplicas + maxSurgePods). */
+  /** Connections one pod's pools hold: pool × workers. */
+  readonly dbPoolPerPod: number;
+  /** Pods at max scale during a rollout: maxReplicas + maxSurgePods. */
+  readonly peakPods: number;
+  /** Connections the pods may take: dbMaxConnections − dbReservedConnections. */
+  readonly dbConnectionBudget: number;
+  /** Connections at max scale during a rollout: dbPoolPerPod × peakPods. */
   readonly dbConnectionsAtPeak: number;
   readonly startupProbe: ProbeTiming;
   readonly readinessProbe: ProbeTiming;
@@ -199,6 +205,8 @@ export const MIN_HEAP_MIB = 64;
 export const LOCAL_CACHE_HEAP_SHARE = 0.25;
 /** Container logs go to stdout; the kubelet's log files count against ephemeral storage too. */
 export const LOG_BUDGET_MIB = 256;
+/** Bytes in a MiB: the sizing counts in MiB, Prometheus in bytes. */
+export const BYTES_PER_MIB = 1024 * 1024;
 
 /** A sizing that cannot work. `problems` lists every bad field with its value. */
 export class SizingError extends Error {
@@ -221,9 +229,10 @@ export function deriveSizing(d: SizingDeclaration, environment = 'custom'): Sizi
   // Memory request = limit: a pod that may be OOM-killed under node pressure is a pod whose
   // in-flight requests fail; guaranteed memory makes the heap maths hold.
   const memoryMiB = d.workersPerPod * d.memoryMiBPerWorker + d.pm2DaemonMiB;
-  const dbBudget = d.dbMaxConnections - d.dbReservedConnections;
+  const dbConnectionBudget = d.dbMaxConnections - d.dbReservedConnections;
   const peakPods = d.maxReplicas + d.maxSurgePods;
-  const dbPoolPerWorker = Math.floor(dbBudget / (peakPods * d.workersPerPod));
+  const dbPoolPerWorker = Math.floor(dbConnectionBudget / (peakPods * d.workersPerPod));
+  const dbPoolPerPod = dbPoolPerWorker * d.workersPerPod;
   const readinessPeriodSeconds = 5;
   const probeTimeoutSeconds = Math.ceil(d.healthTimeoutMs / 1000) + 1;
   const startupPeriodSeconds = 2;
@@ -240,7 +249,10 @@ export function deriveSizing(d: SizingDeclaration, environment = 'custom'): Sizi
     shutdownTimeoutMs: d.killTimeoutMs - SHUTDOWN_MARGIN_MS,
     terminationGracePeriodSeconds: d.preStopDelaySeconds + Math.ceil(d.killTimeoutMs / 1000) + GRACE_MARGIN_SECONDS,
     dbPoolPerWorker,
-    dbConnectionsAtPeak: dbPoolPerWorker * d.workersPerPod * peakPods,
+    dbPoolPerPod,
+    peakPods,
+    dbConnectionBudget,
+    dbConnectionsAtPeak: dbPoolPerPod * peakPods,
     // The startup probe covers the whole PM2 listen_timeout, so a slow start is not a liveness kill.
     startupProbe: {
       periodSeconds: startupPeriodSeconds,

@@ -1,6 +1,6 @@
 import { HTTP_DURATION_BUCKETS } from '../../service/src/metrics/registry';
 import { DEPLOYMENT_NAME } from '../names';
-import type { Sizing } from '../sizing';
+import { BYTES_PER_MIB, type Sizing } from '../sizing';
 import { queries } from './queries';
 
 /** A Prometheus rule group, as a rule file and a PrometheusRule's spec both hold it. */
@@ -74,7 +74,6 @@ export const RESTART_WINDOW = '15m';
 /** Share of the baked workers' CPU: above it, requests queue behind each other. */
 export const CPU_SATURATED = 0.9;
 
-const MiB = 1024 * 1024;
 const exec = `kubectl exec deploy/${DEPLOYMENT_NAME} --`;
 const logs = `kubectl logs deploy/${DEPLOYMENT_NAME} --since=30m`;
 
@@ -86,9 +85,8 @@ export function ruleGroups(s: Sizing): RuleGroup[] {
     }
   }
   const W = s.pm2Instances;
-  const restartBytes = s.maxMemoryRestartMiB * MiB;
-  const heapBytes = s.heapMiBPerWorker * MiB;
-  const poolPerPod = s.dbPoolPerWorker * W;
+  const restartBytes = s.maxMemoryRestartMiB * BYTES_PER_MIB;
+  const heapBytes = s.heapMiBPerWorker * BYTES_PER_MIB;
   return [
     // One group per SLO: a group's rules run in order at each evaluation, so its alerts always read
     // the recordings just made (groups run concurrently: an alert in another group could read a
@@ -203,8 +201,8 @@ export function ruleGroups(s: Sizing): RuleGroup[] {
           for: '5m',
           labels: { severity: 'warning' },
           annotations: {
-            summary: `{{ $labels.pod }}: queries wait for one of its ${poolPerPod} database connections`,
-            description: `Every connection of the pod's pools (${s.dbPoolPerWorker} per worker × ${W}) is busy and queries queue: PostgreSQL is slow, or the pool is too small for the traffic. Sized so ${s.maxReplicas + s.maxSurgePods} pods fit in ${s.dbMaxConnections - s.dbReservedConnections} connections.`,
+            summary: `{{ $labels.pod }}: queries wait for one of its ${s.dbPoolPerPod} database connections`,
+            description: `Every connection of the pod's pools (${s.dbPoolPerWorker} per worker × ${W}) is busy and queries queue: PostgreSQL is slow, or the pool is too small for the traffic. Sized so ${s.peakPods} pods fit in ${s.dbConnectionBudget} connections.`,
             runbook: `The dashboard's "Database pool" and "Cache lookups" (a cold cache sends redirects to PostgreSQL); in psql: select state, wait_event, query from pg_stat_activity where datname = current_database(); slow queries: pg_stat_statements.`,
           },
         },

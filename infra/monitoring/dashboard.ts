@@ -10,11 +10,10 @@ import {
 import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
 import { PanelBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
 import { DEPLOYMENT_NAME } from '../names';
-import type { Sizing } from '../sizing';
+import { BYTES_PER_MIB, type Sizing } from '../sizing';
 import { CPU_SATURATED, errorBudget, SLOS } from './alerts';
 import { queries } from './queries';
 
-const MiB = 1024 * 1024;
 const RATE = '$__rate_interval';
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
 
@@ -87,7 +86,7 @@ export function dashboardPanels(s: Sizing): { readonly row: string; readonly pan
           description: `Each PM2 worker’s RSS; PM2 restarts a worker at max_memory_restart (${s.maxMemoryRestartMiB} MiB), the container is OOM-killed at ${s.memoryLimitMiB} MiB.`,
           unit: 'bytes',
           targets: [{ expr: queries.workerResidentMemory(), legend: '{{pod}} worker {{worker}}' }],
-          lines: [{ value: s.maxMemoryRestartMiB * MiB, color: 'red' }],
+          lines: [{ value: s.maxMemoryRestartMiB * BYTES_PER_MIB, color: 'red' }],
           min: 0,
         },
         {
@@ -95,7 +94,7 @@ export function dashboardPanels(s: Sizing): { readonly row: string; readonly pan
           description: `V8 heap in use per worker against --max-old-space-size=${s.heapMiBPerWorker} MiB.`,
           unit: 'bytes',
           targets: [{ expr: queries.workerHeapUsed(), legend: '{{pod}} worker {{worker}}' }],
-          lines: [{ value: s.heapMiBPerWorker * MiB, color: 'red' }],
+          lines: [{ value: s.heapMiBPerWorker * BYTES_PER_MIB, color: 'red' }],
           min: 0,
         },
         {
@@ -142,7 +141,7 @@ export function dashboardPanels(s: Sizing): { readonly row: string; readonly pan
           description: `Connections per pod by state; the pool holds ${s.dbPoolPerWorker} per worker × ${W}. Waiting > 0 is saturation.`,
           unit: 'short',
           targets: [{ expr: queries.dbPool(), legend: '{{pod}} {{state}}' }],
-          lines: [{ value: s.dbPoolPerWorker * W, color: 'red' }],
+          lines: [{ value: s.dbPoolPerPod, color: 'red' }],
           min: 0,
         },
         {

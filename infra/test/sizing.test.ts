@@ -42,6 +42,9 @@ function brokenInvariants(s: Sizing): string[] {
     s.dbConnectionsAtPeak === s.dbPoolPerWorker * s.workersPerPod * (s.maxReplicas + s.maxSurgePods),
     'peak connections',
   );
+  must(s.dbPoolPerPod === s.dbPoolPerWorker * s.workersPerPod, 'pool per pod = pool x workers');
+  must(s.peakPods === s.maxReplicas + s.maxSurgePods, 'peak pods = maxReplicas + surge');
+  must(s.dbConnectionBudget === s.dbMaxConnections - s.dbReservedConnections, 'budget = max - reserved');
   must(s.minReplicas >= 1 && s.minReplicas <= s.maxReplicas, '1 <= min <= max replicas');
   must(
     s.startupProbe.periodSeconds * s.startupProbe.failureThreshold * 1000 >= s.startupTimeoutMs,
