@@ -6,7 +6,7 @@ import { requireBearer } from '../auth';
 import type { Logger } from '../logger';
 import { rateLimit } from '../rate-limit';
 import type { Lifecycle } from '../shutdown';
-import type { LinkService, Resolution } from './service';
+import { linkNotFound, type LinkService, type Resolution } from './service';
 import { createLinkSchema, RESERVED_SLUGS, SLUG_PATTERN } from './validation';
 
 type ApiConfig = Pick<Config, 'API_TOKENS' | 'PUBLIC_BASE_URL' | 'RATE_LIMIT_CREATES' | 'RATE_LIMIT_WINDOW_SECONDS'>;
@@ -81,7 +81,7 @@ export function redirect(links: LinkService, lifecycle: Pick<Lifecycle, 'phase'>
 
 /** `GET /:slug` for what `redirect` passed on and no other route took: 404, without touching a cache. */
 export const notALink: RequestHandler = (req) => {
-  throw new AppError(ErrorCode.LinkNotFound, `no link with slug '${String(req.params.slug).slice(0, 80)}'`);
+  throw linkNotFound(String(req.params.slug));
 };
 
 function answer(res: Response, slug: string, r: Resolution): void {
@@ -91,13 +91,13 @@ function answer(res: Response, slug: string, r: Resolution): void {
     return;
   }
   if (r.kind === 'expired') throw new AppError(ErrorCode.LinkExpired, `link '${slug}' has expired`);
-  throw new AppError(ErrorCode.LinkNotFound, `no link with slug '${slug}'`);
+  throw linkNotFound(slug);
 }
 
 const isLinkSlug = (slug: string) => SLUG_PATTERN.test(slug) && !RESERVED_SLUGS.has(slug.toLowerCase());
 
 function requireSlug(slug: string): string {
-  if (!isLinkSlug(slug)) throw new AppError(ErrorCode.LinkNotFound, `no link with slug '${slug.slice(0, 80)}'`);
+  if (!isLinkSlug(slug)) throw linkNotFound(slug);
   return slug;
 }
 

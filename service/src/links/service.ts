@@ -114,7 +114,7 @@ export class LinkService {
 
   async get(slug: string): Promise<LinkView> {
     const row = await this.prisma.link.findUnique({ where: { slug } });
-    if (!row) throw notFound(slug);
+    if (!row) throw linkNotFound(slug);
     return toView(row, await this.clicks.unflushed(slug));
   }
 
@@ -133,7 +133,7 @@ export class LinkService {
       .invalidate(slug)
       .catch((err: unknown) => this.log.warn({ err, slug }, 'cache invalidation failed'));
     await this.invalidations.publish(slug);
-    if (count === 0) throw notFound(slug);
+    if (count === 0) throw linkNotFound(slug);
   }
 
   private async load(slug: string): Promise<CachedLink> {
@@ -159,7 +159,9 @@ function toView(
   };
 }
 
-const notFound = (slug: string) => new AppError(ErrorCode.LinkNotFound, `no link with slug '${slug}'`);
+/** 404 for `slug`, quoted at most 80 characters long (a request path can be far longer than any slug). */
+export const linkNotFound = (slug: string) =>
+  new AppError(ErrorCode.LinkNotFound, `no link with slug '${slug.slice(0, 80)}'`);
 
 function isUniqueViolation(err: unknown): boolean {
   return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002';
