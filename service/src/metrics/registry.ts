@@ -3,12 +3,6 @@ import type { Redis } from 'ioredis';
 import type { Database } from '../db/client';
 import type { SizingReport } from '../health/sizing-guard';
 
-/**
- * The worker's metrics. Each PM2 worker keeps its own registry; the metrics
- * server (./server.ts) merges every worker's registry into one answer per pod,
- * so a scrape never sees one random worker's counters. Gauges that must not be
- * summed across workers say how they aggregate.
- */
 /** The request histogram's buckets, s: a latency SLO's threshold must be one of them (infra/monitoring). */
 export const HTTP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] as const;
 
@@ -22,6 +16,12 @@ export interface Metrics {
   readonly aggregationMisses: Counter;
 }
 
+/**
+ * The worker's metrics. Each PM2 worker keeps its own registry; the metrics
+ * server (./server.ts) merges every worker's registry into one answer per pod,
+ * so a scrape never sees one random worker's counters. Gauges that must not be
+ * summed across workers say how they aggregate.
+ */
 export function createMetrics(deps: {
   db: Database;
   redis: Redis;
