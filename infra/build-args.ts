@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util';
-import { DEFAULT_PORT } from '../service/src/contract';
-import { APP_GID, APP_UID, PM2_HOME, SCRATCH_DIR } from '../service/src/contract';
+import { APP_GID, APP_UID, DEFAULT_PORT, PM2_HOME, SCRATCH_DIR } from '../service/src/contract';
 import { imageRef } from './release';
 import { sizingFor } from './sizing';
 

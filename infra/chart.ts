@@ -1,8 +1,7 @@
 import { ApiObject, Chart, Duration, JsonPatch, Size, type ChartProps } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
-import { DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../service/src/contract';
-import { APP_GID, APP_UID, PM2_HOME, SCRATCH_DIR } from '../service/src/contract';
+import { APP_GID, APP_UID, DEFAULT_METRICS_PORT, DEFAULT_PORT, PM2_HOME, SCRATCH_DIR } from '../service/src/contract';
 import { dashboard } from './monitoring/dashboard';
 import { METRICS_PORT_NAME, type MonitoringProps } from './monitoring/manifests';
 import { CONFIG_NAME, CONTAINER_NAME, DASHBOARD_NAME, DEPLOYMENT_NAME } from './names';
