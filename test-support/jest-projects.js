@@ -26,6 +26,7 @@ const unit = {
     '<rootDir>/service/test/config.test.ts',
     '<rootDir>/service/test/health/**/*.test.ts',
     '<rootDir>/service/test/links/local-cache.test.ts',
+    '<rootDir>/service/test/metrics/histogram.test.ts',
   ],
   globalSetup: '<rootDir>/test-support/setup/unit.ts',
 };
@@ -48,7 +49,7 @@ const processes = {
   displayName: 'process',
   testMatch: [
     '<rootDir>/service/test/pm2/**/*.test.ts',
-    '<rootDir>/service/test/metrics/**/*.test.ts',
+    '<rootDir>/service/test/metrics/server.test.ts',
     '<rootDir>/service/test/shutdown.test.ts',
     '<rootDir>/service/test/logger.test.ts',
     '<rootDir>/service/test/npm-scripts.test.ts',

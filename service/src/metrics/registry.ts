@@ -1,17 +1,20 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Redis } from 'ioredis';
 import type { Database } from '../db/client';
 import type { SizingReport } from '../health/sizing-guard';
+import { BoundHistogram } from './histogram';
+import { Tallies, type Tally } from './tally';
 
 /** The request histogram's buckets, s: a latency SLO's threshold must be one of them (infra/monitoring). */
 export const HTTP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] as const;
 
 export interface Metrics {
   readonly registry: Registry;
-  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
-  readonly redirects: Counter;
+  readonly httpDuration: BoundHistogram<'method' | 'route' | 'status'>;
+  /** Counted on the redirect path: tallies (./tally.ts) the scrape collects. */
+  readonly redirects: Tally;
   readonly linksCreated: Counter;
-  readonly cacheLookups: Counter<'tier' | 'result'>;
+  readonly cacheLookups: Tallies<'tier' | 'result'>;
   readonly invalidations: Counter;
   readonly aggregationMisses: Counter;
 }
@@ -35,28 +38,36 @@ export function createMetrics(deps: {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
   const { db, redis, sizing, localEntries } = deps;
-  const httpDuration = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'HTTP request duration by route template and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    buckets: [...HTTP_DURATION_BUCKETS],
-    registers: [registry],
-  });
-  const redirects = new Counter({
+  const httpDuration = new BoundHistogram(
+    'http_request_duration_seconds',
+    'HTTP request duration by route template and status',
+    ['method', 'route', 'status'] as const,
+    HTTP_DURATION_BUCKETS,
+    registry,
+  );
+  const redirects = new Tallies();
+  new Counter({
     name: 'boltlink_redirects_total',
     help: 'Redirects answered (302)',
     registers: [registry],
+    collect() {
+      redirects.collect(this);
+    },
   });
   const linksCreated = new Counter({
     name: 'boltlink_links_created_total',
     help: 'Links created',
     registers: [registry],
   });
-  const cacheLookups = new Counter({
+  const cacheLookups = new Tallies(['tier', 'result'] as const);
+  new Counter({
     name: 'boltlink_cache_lookups_total',
     help: 'Lookups on the redirect path by tier (local, redis, database) and result (hit, miss, error)',
     labelNames: ['tier', 'result'] as const,
     registers: [registry],
+    collect() {
+      cacheLookups.collect(this);
+    },
   });
   const invalidations = new Counter({
     name: 'boltlink_cache_invalidations_total',
@@ -153,5 +164,13 @@ export function createMetrics(deps: {
     aggregator: 'max',
     registers: [registry],
   }).set(sizing.cpuQuota ?? -1);
-  return { registry, httpDuration, redirects, linksCreated, cacheLookups, invalidations, aggregationMisses };
+  return {
+    registry,
+    httpDuration,
+    redirects: redirects.labels(),
+    linksCreated,
+    cacheLookups,
+    invalidations,
+    aggregationMisses,
+  };
 }
