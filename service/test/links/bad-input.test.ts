@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import {
   createLink,
   json,
@@ -9,6 +8,7 @@ import {
   uniqueSlug,
   type TestService,
 } from '../../../test-support/service';
+import { exchange } from '../../../test-support/wire';
 import { cases, rawCases, REQUEST_TIMEOUT_MS, routeCases } from './bad-input.fixtures';
 
 /**
@@ -16,30 +16,6 @@ import { cases, rawCases, REQUEST_TIMEOUT_MS, routeCases } from './bad-input.fix
  * case carries a unique marker in its slug or URL, so "nothing stored" is
  * checked per case even while other test files write to the same database.
  */
-
-/** Sends `chunks` on a raw socket, `gapMs` apart, and reads the whole answer. */
-function rawRequest(port: number, chunks: string[], gapMs: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let received = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d) => (received += d));
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      const match = /^HTTP\/1\.1 (\d{3})[^]*?\r\n\r\n([^]*)$/.exec(received);
-      if (!match) reject(new Error(`no HTTP response: ${JSON.stringify(received.slice(0, 200))}`));
-      else resolve({ status: Number(match[1]), body: match[2]! });
-    });
-    socket.setTimeout(REQUEST_TIMEOUT_MS * 4, () => socket.destroy());
-    void (async () => {
-      for (const chunk of chunks) {
-        if (socket.destroyed) return;
-        socket.write(chunk);
-        if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
-      }
-    })();
-  });
-}
 
 /** Other routes: the redirect, reads and deletes with hostile paths. */
 let svc: TestService;
@@ -54,7 +30,11 @@ afterAll(() => svc.stop());
 describe('HTTP-level abuse of POST /api/links', () => {
   it.each(rawCases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const marker = `bad${randomBytes(5).toString('hex')}`;
-    const res = await rawRequest(svc.running.port, c.chunks(marker), c.gapMs ?? 0);
+    const sent = await exchange(svc.running.port, c.chunks(marker), {
+      gapMs: c.gapMs ?? 0,
+      timeoutMs: REQUEST_TIMEOUT_MS * 4,
+    });
+    const res = sent.responses[0]!;
     expect(res.status).toBe(c.status);
     const body = JSON.parse(res.body);
     expect(body.error.code).toBe(c.code);
