@@ -7,9 +7,9 @@ import type { Database } from './db/client';
 import { faultRoutes } from './fault-injection';
 import { healthRoutes } from './health/routes';
 import type { SizingReport } from './health/sizing-guard';
-import { errorHandler, notFound, refuseUntilServing, requestContext, requireHost } from './http';
+import { errorHandler, notFound, refuseUntilServing, requestContext, requireHost, type RequestContext } from './http';
 import type { Lifecycle } from './shutdown';
-import { linksApi, notALink, redirect } from './links/routes';
+import { linksApi, notALink, redirect, SLUG_ROUTE } from './links/routes';
 import type { LinkService } from './links/service';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics/registry';
@@ -23,6 +23,8 @@ export interface AppDeps {
   readonly lifecycle: Lifecycle;
   readonly sizing: SizingReport;
   readonly metrics: Metrics;
+  /** Shared with the fast redirect (links/fast-redirect.ts), which answers before this app. */
+  readonly requests: RequestContext;
 }
 
 /**
@@ -37,9 +39,9 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   app.set('trust proxy', config.TRUST_PROXY_HOPS);
 
-  app.use(requestContext(log, deps.lifecycle, config.ACCESS_LOG_SAMPLE_RATE, deps.metrics));
+  app.use(requestContext(deps.requests));
   app.use(requireHost);
-  app.get('/:slug', redirect(deps.links, deps.lifecycle));
+  app.get(SLUG_ROUTE, redirect(deps.links, deps.lifecycle));
   app.use(healthRoutes(deps));
   if (config.FAULT_INJECTION) app.use(faultRoutes(deps.lifecycle));
   app.use(refuseUntilServing(deps.lifecycle));
@@ -49,7 +51,7 @@ export function createApp(deps: AppDeps): Express {
     cors({ origin: [...config.ALLOWED_ORIGINS], methods: ['GET', 'POST', 'DELETE'], maxAge: 600 }),
     linksApi(deps.links, config, deps.redis, log),
   );
-  app.get('/:slug', notALink);
+  app.get(SLUG_ROUTE, notALink);
   app.use(notFound);
   app.use(errorHandler(log, config.NODE_ENV === 'development'));
   return app;

@@ -116,6 +116,11 @@ export const CONFIG_FIELDS = {
     .default(DEFAULT_METRICS_PORT)
     .describe("the pod's Prometheus port (never the public one); 0 turns the metrics server off"),
   METRICS_TIMEOUT_MS: int(10, 10_000).default(500).describe("deadline for collecting every worker's metrics"),
+  FAST_REDIRECTS: flag
+    .default(true)
+    .describe(
+      'worker-cache hits are redirected before Express, identically (docs/api.md); `false`: Express answers all',
+    ),
   FAULT_INJECTION: flag
     .default(false)
     .describe('test-only `/__fault/*` routes (crash, leak, whoami, block, unready) for the fault suite'),

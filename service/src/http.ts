@@ -5,64 +5,101 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, clientRequestError, ErrorCode, errorBody, isDatabaseUnavailable, nodeClientError } from './errors';
 import type { Lifecycle } from './shutdown';
 import type { Logger } from './logger';
+import type { HistogramObserver } from './metrics/histogram';
 import type { Metrics } from './metrics/registry';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
+/** What a request carries from its start to its finish. */
+export interface Started {
+  readonly id: string;
+  readonly startMs: number;
+  readonly sampled: boolean;
+  /** The headers every answer to it starts with, names and values in turn. */
+  readonly headers: readonly string[];
+}
+
 /**
- * Request id (kept from X-Request-Id when well-formed), the request histogram
- * and the sampled access log; while draining, `Connection: close` so
+ * The request context every response shares, the fast redirect's
+ * (links/fast-redirect.ts) and Express's alike: the request id (kept from
+ * X-Request-Id when well-formed), `Connection: close` while draining, so
  * keep-alive clients reconnect to another worker instead of being reset when
  * this one closes (requests in flight when the drain starts get it from
- * Lifecycle.draining). Runs on every request, the redirect's hot path
- * included: one header, one listener, a timestamp, and a histogram child
- * looked up by its labels instead of hashing them.
+ * Lifecycle.draining), then at the finish the request histogram and the
+ * sampled access log.
  */
-export function requestContext(
-  log: Logger,
-  lifecycle: Lifecycle,
-  sampleRate: number,
-  metrics: Metrics,
-): RequestHandler {
-  const histogram = metrics.httpDuration;
-  const children = new Map<string, ReturnType<typeof histogram.labels>>();
-  return (req, res, next) => {
+export class RequestContext {
+  constructor(
+    private readonly log: Logger,
+    private readonly lifecycle: Pick<Lifecycle, 'phase'>,
+    private readonly sampleRate: number,
+    private readonly histogram: Metrics['httpDuration'],
+  ) {}
+
+  /** A request's id, clock and sampling, and the headers every answer to it starts with (in this order). */
+  start(req: IncomingMessage): Started {
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    res.locals.requestId = id;
-    res.setHeader('X-Request-Id', id);
-    if (lifecycle.phase === 'draining') res.setHeader('Connection', 'close');
-    const start = performance.now();
-    const sampled = sampleRate > 0 && (sampleRate >= 1 || Math.random() < sampleRate);
+    const rate = this.sampleRate;
+    return {
+      id,
+      startMs: performance.now(),
+      sampled: rate > 0 && (rate >= 1 || Math.random() < rate),
+      headers: this.lifecycle.phase === 'draining' ? ['X-Request-Id', id, 'Connection', 'close'] : ['X-Request-Id', id],
+    };
+  }
+
+  /** The request histogram's observer for one label set, for a caller that answers with the same labels every time. */
+  observer(method: string, route: string, status: number): HistogramObserver {
+    return this.histogram.labels(method, route, String(status));
+  }
+
+  /**
+   * The response has finished: one observation in the request histogram and,
+   * when sampled, the access log line. `observer` is the histogram's for
+   * these labels, when the caller bound it once.
+   */
+  finish(
+    started: Started,
+    method: string,
+    route: string,
+    status: number,
+    observer = this.observer(method, route, status),
+  ): void {
+    const seconds = (performance.now() - started.startMs) / 1000;
+    observer.observe(seconds);
+    if (started.sampled) {
+      this.log.info({ reqId: started.id, method, route, status, durationMs: seconds * 1000 }, 'request');
+    }
+  }
+}
+
+/** The request context as Express's first middleware. Runs for every request the fast redirect does not answer. */
+export function requestContext(context: RequestContext): RequestHandler {
+  return (req, res, next) => {
+    const started = context.start(req);
+    for (let i = 0; i < started.headers.length; i += 2) res.setHeader(started.headers[i]!, started.headers[i + 1]!);
+    res.locals.requestId = started.id;
     res.on('finish', () => {
-      const seconds = (performance.now() - start) / 1000;
       // Route templates, never raw paths: a label per slug would explode the series count.
       const route = req.route ? `${req.baseUrl}${req.route.path}` : 'unmatched';
-      const key = `${req.method} ${route} ${res.statusCode}`;
-      let child = children.get(key);
-      if (!child) {
-        child = histogram.labels(req.method, route, String(res.statusCode));
-        children.set(key, child);
-      }
-      child.observe(seconds);
-      if (sampled) {
-        log.info(
-          { reqId: id, method: req.method, route, status: res.statusCode, durationMs: seconds * 1000 },
-          'request',
-        );
-      }
+      context.finish(started, req.method, route, res.statusCode);
     });
     next();
   };
 }
 
+/** HTTP/1.1 requires a Host header; HTTP/1.0 does not. */
+export const hostMissing = (req: IncomingMessage): boolean =>
+  req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && !req.headers.host;
+
 /**
- * HTTP/1.1 requires a Host header. Node's own check answers with an empty
- * 400, so the server turns it off (requireHostHeader: false) and this one
- * answers with the API's JSON error.
+ * Node's own Host check answers with an empty 400, so the server turns it
+ * off (requireHostHeader: false) and this one answers with the API's JSON
+ * error.
  */
 export const requireHost: RequestHandler = (req, _res, next) => {
-  if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && !req.headers.host) {
+  if (hostMissing(req)) {
     next(new AppError(ErrorCode.BadRequest, 'the Host header is required'));
     return;
   }

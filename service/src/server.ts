@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { getHeapStatistics } from 'node:v8';
 import { createApp } from './app';
-import { clientError, expectationFailed } from './http';
+import { clientError, expectationFailed, RequestContext } from './http';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createDatabase, reachDatabase } from './db/client';
 import { schemaStatus, type SchemaStatus } from './db/schema';
@@ -10,6 +10,7 @@ import { StartupError } from './errors';
 import { assessSizing, readCgroupLimits, type CgroupLimits, type SizingReport } from './health/sizing-guard';
 import { LinkCache } from './links/cache';
 import { Invalidations } from './links/invalidation';
+import { fastRedirects } from './links/fast-redirect';
 import { LocalLinkCache } from './links/local-cache';
 import { ClickCounter } from './links/clicks';
 import { LinkService } from './links/service';
@@ -93,7 +94,8 @@ export async function start(
     metrics,
   );
 
-  const app = createApp({ config, log, db, redis, links, lifecycle, sizing, metrics });
+  const requests = new RequestContext(log, lifecycle, config.ACCESS_LOG_SAMPLE_RATE, metrics.httpDuration);
+  const app = createApp({ config, log, db, redis, links, lifecycle, sizing, metrics, requests });
   const server = createServer(
     {
       requestTimeout: config.REQUEST_TIMEOUT_MS,
@@ -101,7 +103,7 @@ export async function start(
       connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
       requireHostHeader: false,
     },
-    app,
+    config.FAST_REDIRECTS ? fastRedirects(app, links, lifecycle, requests) : app,
   );
   lifecycle.trackConnections(server);
   server.on('clientError', clientError);

@@ -14,11 +14,17 @@ describe('loadConfig', () => {
       NODE_ENV: 'development',
       KEEP_ALIVE_TIMEOUT_MS: 65_000,
       HEADERS_TIMEOUT_MS: 30_000,
+      FAST_REDIRECTS: true,
     });
     expect(c.API_TOKENS).toEqual(['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb']);
     expect(c.PUBLIC_BASE_URL).toBe('http://localhost:5000');
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.API_TOKENS)).toBe(true);
+  });
+
+  it('turns the fast redirect off with FAST_REDIRECTS=false (or 0)', () => {
+    expect(loadConfig({ ...valid, FAST_REDIRECTS: 'false' }).FAST_REDIRECTS).toBe(false);
+    expect(loadConfig({ ...valid, FAST_REDIRECTS: '0' }).FAST_REDIRECTS).toBe(false);
   });
 
   it('names every bad key in one error, without echoing secrets', () => {
@@ -30,6 +36,7 @@ describe('loadConfig', () => {
         API_TOKENS: 'short-secret',
         LOG_LEVEL: 'loud',
         DB_POOL_SIZE: '0',
+        FAST_REDIRECTS: 'no',
       });
     } catch (e) {
       err = e;
@@ -40,6 +47,7 @@ describe('loadConfig', () => {
       'API_TOKENS',
       'DATABASE_URL',
       'DB_POOL_SIZE',
+      'FAST_REDIRECTS',
       'LOG_LEVEL',
       'PORT',
       'REDIS_URL',

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import express, { Router, type RequestHandler, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config';
@@ -55,13 +56,21 @@ export function linksApi(links: LinkService, config: ApiConfig, redis: Redis, lo
   return router;
 }
 
+/** The redirect's route template: the request histogram's `route` label. */
+export const SLUG_ROUTE = '/:slug';
+/** 302 Found: a link may change or be deleted, so browsers must not cache the redirect as permanent. */
+export const REDIRECT_STATUS = 302;
+
 /**
- * `GET /:slug`: the hot path, mounted first so that a redirect walks no other
- * route. A hit in the worker's own cache answers synchronously; only a miss
- * returns a promise (Express 5 forwards its rejection). Anything else goes on
- * down the stack: a reserved or malformed slug (`/ready`, `/health`, …) to
- * its own route or to `notALink`, and every request while the worker is
- * starting to the 503 that says why.
+ * `GET /:slug` in Express, mounted first so that a redirect walks no other
+ * route. The fast redirect (./fast-redirect.ts) answers most hits of the
+ * worker's cache before Express; this route answers every other redirect
+ * (misses, and targets Express decodes or normalises), and all of them with
+ * FAST_REDIRECTS=false. A hit in the worker's own cache answers
+ * synchronously; only a miss returns a promise (Express 5 forwards its
+ * rejection). Anything else goes on down the stack: a reserved or malformed
+ * slug (`/ready`, `/health`, …) to its own route or to `notALink`, and every
+ * request while the worker is starting to the 503 that says why.
  */
 export function redirect(links: LinkService, lifecycle: Pick<Lifecycle, 'phase'>): RequestHandler {
   return (req, res, next) => {
@@ -86,15 +95,27 @@ export const notALink: RequestHandler = (req) => {
 
 function answer(res: Response, slug: string, r: Resolution): void {
   if (r.kind === 'found') {
-    // res.location + end instead of res.redirect: no content negotiation or HTML body on the hot path.
-    res.location(r.url).status(302).end();
+    sendRedirect(res, r.location);
     return;
   }
   if (r.kind === 'expired') throw new AppError(ErrorCode.LinkExpired, `link '${slug}' has expired`);
   throw linkNotFound(slug);
 }
 
-const isLinkSlug = (slug: string) => SLUG_PATTERN.test(slug) && !RESERVED_SLUGS.has(slug.toLowerCase());
+/**
+ * A redirect's answer; the Express route and the fast redirect both send it:
+ * `location` (the worker cache's, encoded as Express's `res.location` does)
+ * and no body, without Express's response methods (no content negotiation or
+ * HTML on the hot path). `first` are the request context's headers when they
+ * are not set on `res` yet (the fast redirect): one writeHead then builds the
+ * whole header block, as Node builds it from setHeader's, in the same order.
+ */
+export function sendRedirect(res: ServerResponse, location: string, first: readonly string[] = []): void {
+  res.writeHead(REDIRECT_STATUS, [...first, 'Location', location]).end();
+}
+
+/** A path segment that may name a link: the slug's pattern, and not a reserved word. */
+export const isLinkSlug = (slug: string) => SLUG_PATTERN.test(slug) && !RESERVED_SLUGS.has(slug.toLowerCase());
 
 function requireSlug(slug: string): string {
   if (!isLinkSlug(slug)) throw linkNotFound(slug);

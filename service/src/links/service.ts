@@ -5,7 +5,7 @@ import type { Logger } from '../logger';
 import type { Metrics } from '../metrics/registry';
 import type { CachedLink, LinkCache } from './cache';
 import type { Invalidations } from './invalidation';
-import type { LocalLinkCache } from './local-cache';
+import type { LocalLink, LocalLinkCache } from './local-cache';
 import type { ClickCounter } from './clicks';
 import { generateSlug } from './slug';
 import { RESERVED_SLUGS, type CreateLinkInput } from './validation';
@@ -18,7 +18,8 @@ export interface LinkView {
   expiresAt: string | null;
 }
 
-export type Resolution = { kind: 'found'; url: string } | { kind: 'missing' } | { kind: 'expired' };
+/** A redirect's outcome; `location` is the Location header's value. */
+export type Resolution = { kind: 'found'; location: string } | { kind: 'missing' } | { kind: 'expired' };
 
 const GENERATE_ATTEMPTS = 5;
 
@@ -68,6 +69,19 @@ export class LinkService {
   }
 
   /**
+   * The fast redirect's step: the Location when this worker's cache holds a live
+   * link for `slug`, counted exactly as `resolveLocal` counts it; otherwise
+   * undefined with nothing counted, and the request goes the usual way
+   * (where `resolveLocal` then counts it once).
+   */
+  redirectFromLocal(slug: string): string | undefined {
+    const link = this.local.get(slug);
+    if (link === undefined || link === 'missing' || isExpired(link)) return undefined;
+    this.lookups.localHit.inc();
+    return this.redirected(slug, link);
+  }
+
+  /**
    * After a local miss: Redis, then PostgreSQL; both fill the local cache.
    * Redis failures degrade to PostgreSQL reads rather than errors.
    */
@@ -78,16 +92,20 @@ export class LinkService {
     if (link === null) this.lookups.redisError.inc();
     else (link === undefined ? this.lookups.redisMiss : this.lookups.redisHit).inc();
     link ??= await this.load(slug);
-    this.local.fill(slug, link, version);
-    return this.answer(slug, link);
+    return this.answer(slug, this.local.fill(slug, link, version));
   }
 
-  private answer(slug: string, link: CachedLink): Resolution {
+  private answer(slug: string, link: LocalLink): Resolution {
     if (link === 'missing') return { kind: 'missing' };
-    if (link.expiresAtMs !== null && link.expiresAtMs <= Date.now()) return { kind: 'expired' };
+    if (isExpired(link)) return { kind: 'expired' };
+    return { kind: 'found', location: this.redirected(slug, link) };
+  }
+
+  /** A redirect's click and counter; its Location. */
+  private redirected(slug: string, link: LiveLink): string {
     this.clicks.record(slug);
     this.metrics.redirects.inc();
-    return { kind: 'found', url: link.url };
+    return link.location;
   }
 
   async create(input: CreateLinkInput): Promise<LinkView & { shortUrl: string }> {
@@ -145,6 +163,11 @@ export class LinkService {
     return link;
   }
 }
+
+type LiveLink = Exclude<LocalLink, 'missing'>;
+
+/** The link's own expiry, checked on every hit. */
+const isExpired = (link: LiveLink) => link.expiresAtMs !== null && link.expiresAtMs <= Date.now();
 
 function toView(
   row: { slug: string; url: string; clicks: bigint; createdAt: Date; expiresAt: Date | null },

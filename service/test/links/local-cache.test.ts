@@ -1,6 +1,9 @@
+import express from 'express';
 import { ENTRY_OVERHEAD_BYTES, LocalLinkCache } from '../../src/links/local-cache';
 
 const link = (url: string) => ({ url, expiresAtMs: null });
+/** What the cache holds for an ASCII URL that needs no encoding: its Location is the URL. */
+const entry = (url: string) => ({ ...link(url), location: url });
 
 describe('LocalLinkCache', () => {
   it('holds at most maxEntries, dropping the least recently used', () => {
@@ -8,7 +11,7 @@ describe('LocalLinkCache', () => {
     for (let i = 0; i < 250; i++) c.fill(`s${i}`, link(`https://example.com/${i}`), c.version);
     expect(c.size).toBe(100);
     expect(c.get('s0')).toBeUndefined();
-    expect(c.get('s249')).toEqual(link('https://example.com/249'));
+    expect(c.get('s249')).toEqual(entry('https://example.com/249'));
   });
 
   it('holds at most maxMiB of entries, however long their URLs', () => {
@@ -19,6 +22,17 @@ describe('LocalLinkCache', () => {
     expect(c.size).toBe(Math.floor((1024 * 1024) / perEntry));
   });
 
+  it("holds each link's Location encoded as Express's res.location encodes it, and counts it when it differs", () => {
+    const c = new LocalLinkCache({ maxEntries: 1_000_000, maxMiB: 1, ttlMs: 60_000, missingTtlMs: 5_000 });
+    const url = `https://example.com/café/${'é'.repeat(1_000)}?q=a b`;
+    c.fill('s0', link(url), c.version);
+    const location = express.response.location.call({ set: (_: string, v: string) => v } as never, url) as unknown;
+    expect(c.get('s0')).toEqual({ ...link(url), location });
+    for (let i = 1; i < 5_000; i++) c.fill(`s${i}`, link(url), c.version);
+    const perEntry = 5 + url.length + String(location).length + ENTRY_OVERHEAD_BYTES;
+    expect(c.size).toBe(Math.floor((1024 * 1024) / perEntry));
+  });
+
   it('does not store what a read found when an invalidation arrived during the read', () => {
     const c = new LocalLinkCache({ maxEntries: 10, maxMiB: 1, ttlMs: 60_000, missingTtlMs: 5_000 });
     const before = c.version;
@@ -26,7 +40,7 @@ describe('LocalLinkCache', () => {
     c.fill('s', link('https://example.com/stale'), before);
     expect(c.get('s')).toBeUndefined();
     c.fill('s', link('https://example.com/fresh'), c.version);
-    expect(c.get('s')).toEqual(link('https://example.com/fresh'));
+    expect(c.get('s')).toEqual(entry('https://example.com/fresh'));
   });
 
   it('serves an entry until its TTL, and "missing" for the shorter of the two TTLs', async () => {
@@ -35,7 +49,7 @@ describe('LocalLinkCache', () => {
     c.fill('gone', 'missing', c.version);
     await new Promise((r) => setTimeout(r, 150));
     expect(c.get('gone')).toBeUndefined();
-    expect(c.get('found')).toEqual(link('https://example.com/f'));
+    expect(c.get('found')).toEqual(entry('https://example.com/f'));
     await new Promise((r) => setTimeout(r, 200));
     expect(c.get('found')).toBeUndefined();
   });

@@ -4,10 +4,11 @@ import { HTTP_DURATION_BUCKETS } from '../../src/metrics/registry';
 import { Tallies } from '../../src/metrics/tally';
 
 const labelNames = ['method', 'route', 'status'] as const;
+type Observation = readonly [method: string, route: string, status: string, seconds: number];
 /** Observations across label sets and every bucket: on a bound, between, above the last. */
-const observations: readonly [string, string, string, number][] = [
-  ...HTTP_DURATION_BUCKETS.flatMap((b, i) => [
-    ['GET', '/:slug', '302', b] as [string, string, string, number],
+const observations: readonly Observation[] = [
+  ...HTTP_DURATION_BUCKETS.flatMap((b, i): Observation[] => [
+    ['GET', '/:slug', '302', b],
     ['GET', '/:slug', '302', b * 0.7],
     ['POST', '/api/links', String(200 + i), b * 1.3],
   ]),
