@@ -38,7 +38,7 @@ const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { enc
 /** BENCH_CASES=bareExpress,cachedLocal runs only those (for a quick A/B while working); the results are not kept. */
 const ONLY = process.env.BENCH_CASES?.split(',').filter(Boolean);
 
-type ServerName = 'raw' | 'bare' | 'pm2' | 'pm2RedisOnly' | 'plain';
+type ServerName = 'raw' | 'bare' | 'pm2' | 'pm2RedisOnly' | 'plain' | 'pm2Express';
 
 interface Case {
   readonly key: string;
@@ -101,6 +101,13 @@ const CASES: readonly Case[] = [
     key: 'cachedPlain',
     title: '5 BoltLink redirect, worker cache, plain node',
     server: 'plain',
+    requests: () => [get('/bench-cached')],
+    expect: 302,
+  },
+  {
+    key: 'cachedExpress',
+    title: '8 BoltLink redirect, worker cache, fast path off',
+    server: 'pm2Express',
     requests: () => [get('/bench-cached')],
     expect: 302,
   },
@@ -218,54 +225,61 @@ async function measure(c: Case, server: Server, seconds = SECONDS, quiet = false
   return r;
 }
 
-/** Rounds of the paired comparison, and the measured seconds of each. */
-const PAIRED_ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
-const PAIRED_SECONDS = 4;
-const PAIRED_WARMUP_SECONDS = 8;
+/**
+ * The cases of the alternating rounds: the platform's and the framework's
+ * ceilings, and BoltLink's worker-cache redirect under PM2 and in plain node.
+ */
+const ROUND_CASES = ['rawHttp', 'bareExpress', 'cachedLocal', 'cachedPlain'] as const;
+type RoundCase = (typeof ROUND_CASES)[number];
+/**
+ * The order of ROUND_CASES in each round, a Williams Latin square: over four
+ * rounds each case runs once in each position and follows each other case
+ * once, so a drift of the machine's speed favours none.
+ */
+const ROUND_ORDERS = [
+  [0, 1, 3, 2],
+  [1, 2, 0, 3],
+  [2, 3, 1, 0],
+  [3, 0, 2, 1],
+] as const;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4 * ROUND_ORDERS.length);
+const ROUND_SECONDS = 2;
+const ROUND_WARMUP_SECONDS = 8;
 
-interface Paired {
-  readonly rounds: { bare: Measured; ours: Measured }[];
-  /** Medians over the rounds of ours ÷ bare Express, each round's two runs back to back. */
-  readonly reqPerSecRatio: number;
-  readonly cpuPerRequestRatio: number;
-  readonly oursP99Ms: number;
-}
+type Round = Record<RoundCase, Measured>;
 
 const median = (xs: readonly number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
+/** The median over the rounds of `of(a) ÷ of(b)`, each round's runs back to back. */
+const ratio = (rounds: readonly Round[], a: RoundCase, b: RoundCase, of: (m: Measured) => number) =>
+  median(rounds.map((r) => of(r[a]) / of(r[b])));
+const reqPerSec = (m: Measured) => m.requests.perSecond;
+const cpuPerRequest = (m: Measured) => m.cpuMicrosPerRequest;
+
 /**
- * Bare Express against BoltLink's worker-cache redirect, alternating short
- * runs with both servers up. On this project's virtual machines the speed of
- * a core drifts by ±30 % over seconds, so one long run each compares two
- * different machines; the median of back-to-back pairs compares the code.
+ * The ROUND_CASES in short alternating runs with all their servers up. On
+ * this project's virtual machines the speed of a core drifts by ±30 % over
+ * seconds, so one long run each compares different machines; the median of
+ * back-to-back ratios compares the code.
  */
-async function paired(bare: Server, ours: Server): Promise<Paired> {
-  const bareCase = CASES.find((c) => c.key === 'bareExpress')!;
-  const oursCase = CASES.find((c) => c.key === 'cachedLocal')!;
-  // Both servers are fresh: one discarded run each first, so the rounds compare optimised
+async function alternatingRounds(servers: Record<RoundCase, Server>): Promise<Round[]> {
+  const cases = ROUND_CASES.map((key) => CASES.find((c) => c.key === key)!);
+  // Every server is fresh: one discarded run each first, so the rounds compare optimised
   // code (without it the first rounds measured BoltLink's JIT warm-up: 486 µs, then 225 µs by round 6).
-  await measure(bareCase, bare, PAIRED_WARMUP_SECONDS, true);
-  await measure(oursCase, ours, PAIRED_WARMUP_SECONDS, true);
-  const rounds: Paired['rounds'] = [];
-  for (let i = 0; i < PAIRED_ROUNDS; i++) {
-    // ABBA: which of the two runs first alternates, so a drift within a round favours neither.
-    if (i % 2 === 0) {
-      const b = await measure(bareCase, bare, PAIRED_SECONDS, true);
-      rounds.push({ bare: b, ours: await measure(oursCase, ours, PAIRED_SECONDS, true) });
-    } else {
-      const o = await measure(oursCase, ours, PAIRED_SECONDS, true);
-      rounds.push({ bare: await measure(bareCase, bare, PAIRED_SECONDS, true), ours: o });
+  for (const c of cases) await measure(c, servers[c.key as RoundCase], ROUND_WARMUP_SECONDS, true);
+  const rounds: Round[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const round: Partial<Round> = {};
+    for (const index of ROUND_ORDERS[i % ROUND_ORDERS.length]!) {
+      const key = ROUND_CASES[index]!;
+      round[key] = await measure(cases[index]!, servers[key], ROUND_SECONDS, true);
     }
+    rounds.push(round as Round);
   }
-  return {
-    rounds,
-    reqPerSecRatio: median(rounds.map((r) => r.ours.requests.perSecond / r.bare.requests.perSecond)),
-    cpuPerRequestRatio: median(rounds.map((r) => r.ours.cpuMicrosPerRequest / r.bare.cpuMicrosPerRequest)),
-    oursP99Ms: median(rounds.map((r) => r.ours.latencyMs.p99)),
-  };
+  return rounds;
 }
 
 /** Heap of 100,000 worker-cache entries with 90-character URLs, measured in a child with --expose-gc, MiB. */
@@ -359,6 +373,8 @@ async function main(): Promise<void> {
       pm2: () => startServer(pm2, pm2Env(), '/ready'),
       // One entry and REDIS_CASE_LINKS slugs in turn: every request misses the worker cache.
       pm2RedisOnly: () => startServer(pm2, pm2Env({ LOCAL_CACHE_MAX_ENTRIES: '1' }), '/ready'),
+      // What the fast path buys: the same worker-cache hit answered by Express's router.
+      pm2Express: () => startServer(pm2, pm2Env({ FAST_REDIRECTS: 'false' }), '/ready'),
       // The same heap limit PM2 gives its worker (ecosystem node_args): (3)/(5) then measures PM2 alone.
       plain: () =>
         startServer(
@@ -388,32 +404,43 @@ async function main(): Promise<void> {
     }
     if (current) await stop(current.server);
     if (ONLY) return;
-    const [bare, ours] = [await SERVERS.bare(), await SERVERS.pm2()];
-    running.push(bare, ours);
+    const servers: Record<RoundCase, Server> = {
+      rawHttp: await SERVERS.raw(),
+      bareExpress: await SERVERS.bare(),
+      cachedLocal: await SERVERS.pm2(),
+      cachedPlain: await SERVERS.plain(),
+    };
+    running.push(...Object.values(servers));
     process.stdout.write(
-      `\n  bare Express vs worker-cache redirect, ${PAIRED_ROUNDS} alternating rounds of ${PAIRED_SECONDS} s:\n`,
+      `\n  ${ROUND_CASES.join(', ')}: ${ROUNDS} alternating rounds of ${ROUND_SECONDS} s (req/s, µs CPU/req, p99 ms):\n`,
     );
-    const pairs = await paired(bare, ours);
-    for (const [i, p] of pairs.rounds.entries()) {
-      process.stdout.write(
-        `    round ${i + 1}: bare ${p.bare.requests.perSecond} req/s ${p.bare.cpuMicrosPerRequest} µs, ` +
-          `BoltLink ${p.ours.requests.perSecond} req/s ${p.ours.cpuMicrosPerRequest} µs, p99 ${p.ours.latencyMs.p99} ms\n`,
-      );
+    const rounds = await alternatingRounds(servers);
+    for (const [i, round] of rounds.entries()) {
+      const cells = ROUND_CASES.map((k) => {
+        const m = round[k];
+        return `${k} ${m.requests.perSecond} ${m.cpuMicrosPerRequest} ${m.latencyMs.p99}`;
+      });
+      process.stdout.write(`    round ${i + 1}: ${cells.join(' | ')}\n`);
     }
-    await Promise.all([stop(bare), stop(ours)]);
+    await Promise.all(Object.values(servers).map(stop));
     const cacheMiB = localCacheMiBPer100k();
     process.stdout.write(`  local cache memory: ${cacheMiB} MiB of heap per 100,000 entries (90-character URLs)\n`);
 
     const r = (k: string) => results[k]!;
     const goals = {
-      workerCacheOverBareExpress: { value: pairs.reqPerSecRatio, goal: 0.9, atLeast: true },
-      cpuPerRedirectOverBareExpress: { value: pairs.cpuPerRequestRatio, goal: 1.15, atLeast: false },
-      workerCacheP99Ms: { value: pairs.oursP99Ms, goal: 25, atLeast: false },
-      pm2OverPlainNode: {
-        value: r('cachedLocal').requests.perSecond / r('cachedPlain').requests.perSecond,
-        goal: 0.95,
+      workerCacheOverBareExpress: {
+        value: ratio(rounds, 'cachedLocal', 'bareExpress', reqPerSec),
+        goal: 3,
         atLeast: true,
       },
+      workerCacheOverRawHttp: { value: ratio(rounds, 'cachedLocal', 'rawHttp', reqPerSec), goal: 0.5, atLeast: true },
+      cpuPerRedirectOverRawHttp: {
+        value: ratio(rounds, 'cachedLocal', 'rawHttp', cpuPerRequest),
+        goal: 2,
+        atLeast: false,
+      },
+      workerCacheP99Ms: { value: median(rounds.map((r) => r.cachedLocal.latencyMs.p99)), goal: 10, atLeast: false },
+      pm2OverPlainNode: { value: ratio(rounds, 'cachedLocal', 'cachedPlain', reqPerSec), goal: 0.95, atLeast: true },
       workerCacheOverGuidePerCore: {
         value: r('cachedLocal').requests.perSecond / GUIDE_REQ_PER_SEC_PER_CORE,
         goal: 10,
@@ -425,7 +452,7 @@ async function main(): Promise<void> {
         atLeast: false,
       },
     };
-    process.stdout.write('\ngoals (measured side by side in this run; the first three from the alternating rounds)\n');
+    process.stdout.write('\ngoals (measured side by side in this run; the first five from the alternating rounds)\n');
     for (const [name, g] of Object.entries(goals)) {
       const met = g.atLeast ? g.value >= g.goal : g.value <= g.goal;
       process.stdout.write(
@@ -440,7 +467,7 @@ async function main(): Promise<void> {
       perWorkerReqPerSec: r('cachedLocal').requests.perSecond,
       localCacheMiBPer100kEntries: cacheMiB,
       goals,
-      paired: pairs,
+      rounds,
       results,
     };
     mkdirSync(RESULTS, { recursive: true });
