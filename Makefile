@@ -70,9 +70,11 @@ bench: build ## six cases side by side: servers pinned to core 0, load generator
 plan: ## capacity plan per environment from infra/sizing.ts and the latest make bench result
 	@npx --no-install tsx loadtest/plan.ts
 
-rollout: ## roll the Deployment to TAG (make rollout TAG=v1.1) and wait for it
+rollout: ## roll the Deployment to TAG (make rollout TAG=v1.1), record why (kubectl rollout history names it) and wait
 	@test -n "$(TAG)" || { echo "usage: make rollout TAG=v1.1" >&2; exit 2; }
-	kubectl set image deployment/boltlink-backend backend=$$(IMAGE="$(IMAGE)" TAG="$(TAG)" npx --no-install tsx infra/build-args.ts --ref)
+	@ref=$$(IMAGE="$(IMAGE)" TAG="$(TAG)" npx --no-install tsx infra/build-args.ts --ref) && set -x && \
+	kubectl set image deployment/boltlink-backend backend=$$ref && \
+	kubectl annotate deployment/boltlink-backend --overwrite kubernetes.io/change-cause="image $$ref (make rollout TAG=$(TAG))" && \
 	kubectl rollout status deployment/boltlink-backend
 
 migrate: build ## apply pending migrations to DATABASE_URL

@@ -51,12 +51,12 @@ export interface BoltLinkChartProps extends ChartProps {
   readonly apiTokensSecretName?: string;
   /**
    * Port the pods may reach PostgreSQL on (NetworkPolicy egress).
-   * @default 5432
+   * @default DEFAULT_DATABASE_PORT (5432)
    */
   readonly databasePort?: number;
   /**
    * Port the pods may reach Redis on (NetworkPolicy egress).
-   * @default 6379
+   * @default DEFAULT_REDIS_PORT (6379)
    */
   readonly redisPort?: number;
   /**
@@ -67,6 +67,21 @@ export interface BoltLinkChartProps extends ChartProps {
    */
   readonly trustProxyHops?: number;
   /**
+   * Who may call the API port (NetworkPolicy ingress): pods with these
+   * labels, in any namespace. Kubelet probes come from the node, which
+   * NetworkPolicy implementations let through.
+   * @default DEFAULT_API_CLIENT_LABELS: the ingress-nginx controller's pods
+   * (trustProxyHops assumes one ingress in front)
+   * @see https://kubernetes.io/docs/concepts/services-networking/network-policies/
+   */
+  readonly apiClientLabels?: Readonly<Record<string, string>>;
+  /**
+   * Who may scrape the metrics port: pods with these labels, in any namespace.
+   * @default DEFAULT_METRICS_SCRAPER_LABELS: prometheus-operator's Prometheus
+   * pods, which the release's PodMonitor (charts-out/monitoring) configures
+   */
+  readonly metricsScraperLabels?: Readonly<Record<string, string>>;
+  /**
    * Mounts the service's test-only fault routes (FAULT_INJECTION, with
    * NODE_ENV=test, since production refuses them): the cluster test blocks an
    * event loop and fails a readiness probe through them. Refused for prod.
@@ -75,13 +90,30 @@ export interface BoltLinkChartProps extends ChartProps {
   readonly faultInjection?: boolean;
 }
 
+/** The API's clients unless apiClientLabels says otherwise: ingress-nginx's controller pods (its chart's labels). */
+export const DEFAULT_API_CLIENT_LABELS: Readonly<Record<string, string>> = {
+  'app.kubernetes.io/name': 'ingress-nginx',
+};
+/** Who scrapes the metrics port unless metricsScraperLabels says otherwise: prometheus-operator's Prometheus pods. */
+export const DEFAULT_METRICS_SCRAPER_LABELS: Readonly<Record<string, string>> = {
+  'app.kubernetes.io/name': 'prometheus',
+};
+
+/** PostgreSQL's and Redis's ports unless databasePort and redisPort say otherwise (the NetworkPolicy's egress). */
+export const DEFAULT_DATABASE_PORT = 5432;
+export const DEFAULT_REDIS_PORT = 6379;
+
+/** The annotation `kubectl rollout history` reads a revision's cause from (Makefile's rollout target sets it too). */
+export const CHANGE_CAUSE = 'kubernetes.io/change-cause';
+
 /** In the image (Dockerfile copies service/bin). */
 export const MIGRATE_THEN_SERVE = 'service/bin/migrate-then-serve.sh';
 /** The namespace-wide deny-all NetworkPolicy, emitted only for a release with a namespace of its own. */
 export const DEFAULT_DENY_NAME = 'default-deny';
 const HTTP_PORT_NAME = 'http';
 const SERVICE_PORT = 80;
-const DNS_PORT = 53;
+/** DNS, which the pods may always reach (NetworkPolicy egress). */
+export const DNS_PORT = 53;
 
 /** Every prop with its default applied, and what follows from them: resolved once, before any object is built. */
 interface Resolved {
@@ -95,6 +127,11 @@ interface Resolved {
   readonly config: Record<string, string>;
   readonly secrets: { readonly database: string; readonly redis: string; readonly apiTokens: string };
   readonly egressPorts: { readonly database: number; readonly redis: number };
+  /** Pod labels of the API's clients and of the metrics scrapers (NetworkPolicy ingress). */
+  readonly clients: {
+    readonly api: Readonly<Record<string, string>>;
+    readonly metrics: Readonly<Record<string, string>>;
+  };
 }
 
 function resolve(props: BoltLinkChartProps): Resolved {
@@ -142,7 +179,14 @@ function resolve(props: BoltLinkChartProps): Resolved {
       redis: props.redisSecretName ?? 'redis-secrets',
       apiTokens: props.apiTokensSecretName ?? 'boltlink-api-tokens',
     },
-    egressPorts: { database: props.databasePort ?? 5432, redis: props.redisPort ?? 6379 },
+    egressPorts: {
+      database: props.databasePort ?? DEFAULT_DATABASE_PORT,
+      redis: props.redisPort ?? DEFAULT_REDIS_PORT,
+    },
+    clients: {
+      api: props.apiClientLabels ?? DEFAULT_API_CLIENT_LABELS,
+      metrics: props.metricsScraperLabels ?? DEFAULT_METRICS_SCRAPER_LABELS,
+    },
   };
 }
 
@@ -231,7 +275,11 @@ export class BoltLinkChart extends Chart {
       });
 
     const deployment = new kplus.Deployment(this, 'deployment', {
-      metadata: this.meta(r, DEPLOYMENT_NAME),
+      metadata: {
+        ...this.meta(r, DEPLOYMENT_NAME),
+        // What `kubectl rollout history` shows for a revision `kubectl apply` makes (make rollout writes its own).
+        annotations: { [CHANGE_CAUSE]: `image ${r.image} (kubectl apply)` },
+      },
       // Scrape annotations: one /metrics per pod, aggregated over its PM2 workers, on a port the
       // Service does not expose. (With prometheus-operator, a PodMonitor on port 'metrics' does the same.)
       podMetadata: {
@@ -366,15 +414,26 @@ export class BoltLinkChart extends Chart {
     });
   }
 
-  /** The backend's pods: ingress to the API and metrics ports; egress to DNS, PostgreSQL and Redis only. */
+  /**
+   * The backend's pods: ingress to the API port from its clients and to the
+   * metrics port from the scrapers, each selected by pod labels in any
+   * namespace; egress to DNS, PostgreSQL and Redis only.
+   */
   private networkPolicy(r: Resolved): void {
     const tcp = (port: number) => ({ protocol: 'TCP', port: kplus.k8s.IntOrString.fromNumber(port) });
+    const podsLabelled = (labels: Readonly<Record<string, string>>) => ({
+      namespaceSelector: {},
+      podSelector: { matchLabels: { ...labels } },
+    });
     new kplus.k8s.KubeNetworkPolicy(this, 'network-policy', {
       metadata: this.meta(r, DEPLOYMENT_NAME),
       spec: {
         podSelector: { matchLabels: r.selector },
         policyTypes: ['Ingress', 'Egress'],
-        ingress: [{ ports: [tcp(DEFAULT_PORT), tcp(DEFAULT_METRICS_PORT)] }],
+        ingress: [
+          { from: [podsLabelled(r.clients.api)], ports: [tcp(DEFAULT_PORT)] },
+          { from: [podsLabelled(r.clients.metrics)], ports: [tcp(DEFAULT_METRICS_PORT)] },
+        ],
         egress: [
           { ports: [{ protocol: 'UDP', port: kplus.k8s.IntOrString.fromNumber(DNS_PORT) }, tcp(DNS_PORT)] },
           { ports: [tcp(r.egressPorts.database)] },

@@ -9,7 +9,9 @@ import { ENVIRONMENTS, type EnvironmentName } from './sizing';
  * charts-out/ for BOLTLINK_ENV (default prod). Reads, all optional:
  * BOLTLINK_ENV, IMAGE (default boltlink-backend), TAG (default v<package version>),
  * BOLTLINK_PUBLIC_BASE_URL and BOLTLINK_ALLOWED_ORIGINS (comma-separated) for the ConfigMap,
- * BOLTLINK_NAMESPACE (a namespace of the release's own: see the chart's `namespace` prop).
+ * BOLTLINK_NAMESPACE (a namespace of the release's own: see the chart's `namespace` prop),
+ * BOLTLINK_API_CLIENT_LABELS and BOLTLINK_METRICS_SCRAPER_LABELS (`key=value,…`: the pod labels
+ * the NetworkPolicy admits to the API and metrics ports; the chart's props say the defaults).
  * The cluster-test environment mounts the fault-injection routes its test drives.
  * Also writes charts-out/monitoring/ (infra/monitoring/manifests.ts).
  */
@@ -17,6 +19,22 @@ const environment = process.env.BOLTLINK_ENV || 'prod';
 if (!(ENVIRONMENTS as string[]).includes(environment)) {
   throw new Error(`BOLTLINK_ENV '${environment}' is not one of ${ENVIRONMENTS.join(', ')}`);
 }
+/** `key=value,…` as labels; undefined when unset. Every malformed pair of every key is named in one error. */
+function labels(...names: string[]): (Record<string, string> | undefined)[] {
+  const problems: string[] = [];
+  const parsed = names.map((name) => {
+    const raw = process.env[name];
+    if (!raw) return undefined;
+    const pairs = raw.split(',').map((pair) => pair.trim().split('='));
+    for (const pair of pairs) {
+      if (pair.length !== 2 || !pair[0] || !pair[1]) problems.push(`${name}: '${pair.join('=')}' is not key=value`);
+    }
+    return Object.fromEntries(pairs);
+  });
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  return parsed;
+}
+const [apiClientLabels, metricsScraperLabels] = labels('BOLTLINK_API_CLIENT_LABELS', 'BOLTLINK_METRICS_SCRAPER_LABELS');
 const app = new App();
 const chart = new BoltLinkChart(app, `boltlink-${environment}`, {
   environment: environment as EnvironmentName,
@@ -24,6 +42,8 @@ const chart = new BoltLinkChart(app, `boltlink-${environment}`, {
   publicBaseUrl: process.env.BOLTLINK_PUBLIC_BASE_URL || 'https://blt.example.com',
   allowedOrigins: (process.env.BOLTLINK_ALLOWED_ORIGINS || 'https://app.blt.example.com').split(',').filter(Boolean),
   namespace: process.env.BOLTLINK_NAMESPACE || undefined,
+  apiClientLabels,
+  metricsScraperLabels,
   faultInjection: environment === 'cluster-test',
 });
 app.synth();

@@ -172,6 +172,25 @@ export const RULES: Record<string, Rule> = {
   },
 
   /**
+   * The pods' ports are open to named clients only: every ingress rule of a
+   * policy that selects them says `from` whom (a rule without `from` admits
+   * every pod of the cluster).
+   */
+  'network-ingress-from-clients': (o) => {
+    const d = of(o, 'Deployment')[0];
+    return of(o, 'NetworkPolicy')
+      .filter((n) => d && matches(n.spec?.podSelector?.matchLabels, podLabels(d)))
+      .flatMap((n) =>
+        ((n.spec?.ingress ?? []) as { from?: unknown[]; ports?: { port?: unknown }[] }[])
+          .filter((rule) => (rule.from ?? []).length === 0)
+          .map(
+            (rule) =>
+              `NetworkPolicy ${n.metadata.name} admits every pod to port(s) ${(rule.ports ?? []).map((p) => p.port).join(', ') || 'all'}`,
+          ),
+      );
+  },
+
+  /**
    * `kubectl apply -f charts-out` into a shared namespace must not touch other
    * pods: a policy may select only this release's pods (its matchLabels carry
    * the Deployment's selector), except a deny-all for a namespace the release

@@ -4,7 +4,7 @@ import * as networking from 'kubernetes-models/networking.k8s.io/v1';
 import * as policy from 'kubernetes-models/policy/v1';
 import * as core from 'kubernetes-models/v1';
 import { APP_UID, DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../../service/src/contract';
-import { DEFAULT_DENY_NAME } from '../chart';
+import { CHANGE_CAUSE, DEFAULT_API_CLIENT_LABELS, DEFAULT_DENY_NAME, DEFAULT_METRICS_SCRAPER_LABELS } from '../chart';
 import { CONFIG_NAME, DEPLOYMENT_NAME } from '../names';
 import { checkManifests, RULES, type K8sObject } from '../rules';
 import { sizingFor, type EnvironmentName } from '../sizing';
@@ -102,6 +102,27 @@ describe.each(ENVS)('the %s release', (env) => {
     const allow = objects.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === DEPLOYMENT_NAME);
     const ingress = allow!.spec.ingress.flatMap((r: any) => r.ports.map((p: any) => p.port));
     expect(ingress).toEqual([DEFAULT_PORT, DEFAULT_METRICS_PORT]);
+  });
+
+  it('opens the API port to its clients and the metrics port to the scrapers only, by pod labels in any namespace', () => {
+    const fromWhom = (o: any[]) =>
+      o
+        .find((x) => x.kind === 'NetworkPolicy' && x.metadata.name === DEPLOYMENT_NAME)
+        .spec.ingress.map((r: any) => [r.ports.map((p: any) => p.port), r.from]);
+    const peer = (labels: Record<string, string>) => [{ namespaceSelector: {}, podSelector: { matchLabels: labels } }];
+    expect(fromWhom(objects)).toEqual([
+      [[DEFAULT_PORT], peer({ ...DEFAULT_API_CLIENT_LABELS })],
+      [[DEFAULT_METRICS_PORT], peer({ ...DEFAULT_METRICS_SCRAPER_LABELS })],
+    ]);
+    const own = synth('prod', { apiClientLabels: { app: 'traefik' }, metricsScraperLabels: { app: 'vmagent' } });
+    expect(fromWhom(own)).toEqual([
+      [[DEFAULT_PORT], peer({ app: 'traefik' })],
+      [[DEFAULT_METRICS_PORT], peer({ app: 'vmagent' })],
+    ]);
+  });
+
+  it('names the revision kubectl apply makes after its image (kubectl rollout history shows it)', () => {
+    expect(d.metadata.annotations).toEqual({ [CHANGE_CAUSE]: 'image boltlink-backend:v9.9.9 (kubectl apply)' });
   });
 
   it('rate-limits per client behind one ingress (its X-Forwarded-For is trusted)', () => {
@@ -230,6 +251,8 @@ describe('the rule suite', () => {
           1,
         ),
     ],
+    ['network-ingress-from-clients', (o) => delete policy(o, DEPLOYMENT_NAME).spec.ingress[0].from],
+    ['network-ingress-from-clients', (o) => (policy(o, DEPLOYMENT_NAME).spec.ingress[1].from = [])],
     [
       'network-policies-stay-in-release',
       (o) => o.push({ ...policy(o, DEPLOYMENT_NAME), metadata: { name: 'deny-all' }, spec: { podSelector: {} } }),
