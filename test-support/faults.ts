@@ -26,6 +26,8 @@ export interface LoadOptions {
   readonly timeoutMs: number;
   /** Stop issuing new requests once this returns true (requests in flight still finish). */
   readonly stopWhen?: () => boolean;
+  /** Each connection waits this long after each answer before its next request: a light load. @default 0 */
+  readonly gapMs?: number;
   readonly onStart?: (agents: readonly http.Agent[]) => Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export async function keepAliveLoad(o: LoadOptions): Promise<{ outcomes: Outcome
         const t = Date.now() - started;
         const r = await request(`${o.base}${o.path(i, conn)}`, agent, o.timeoutMs);
         outcomes.push({ conn, t, ms: Date.now() - started - t, ...r });
+        if (o.gapMs) await new Promise((resolve) => setTimeout(resolve, o.gapMs));
       }
     }),
   );
@@ -121,6 +124,8 @@ export interface PrivatePostgresOptions {
   readonly host?: string;
   /** A network (CIDR) whose clients it trusts besides loopback, e.g. a test cluster's pods. */
   readonly trust?: string;
+  /** The port it listens on (a test cluster's NetworkPolicy admits the chart's database port). @default a spare one */
+  readonly port?: number;
 }
 
 /**
@@ -140,7 +145,7 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
   const [initCmd, initArgs] = as(path.join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
   execFileSync(initCmd, initArgs, { stdio: 'ignore' });
   if (options.trust) appendFileSync(path.join(data, 'pg_hba.conf'), `host all all ${options.trust} trust\n`);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const url = `postgresql://postgres@${host}:${port}/postgres`;
   let proc: ChildProcess | undefined;
 

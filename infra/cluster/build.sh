@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds the test cluster's upstream binaries (go.mod's tools: etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl) into
-# $CLUSTER_BIN (default ~/.cache/boltlink-cluster/<version>/bin) and prints that folder.
+# Builds the test cluster's upstream binaries into $CLUSTER_BIN (default
+# ~/.cache/boltlink-cluster/<version>/bin) and prints that folder:
+#   go.mod                 etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+#                          kube-proxy, kubectl and kubemark (hollow nodes), Kubernetes as go.mod pins it;
+#   metrics-server/go.mod  metrics-server, with the Kubernetes libraries of its own release;
+#   kube-router/go.mod     kube-router (its network policy controller enforces NetworkPolicies).
 # Go's build cache makes a second run take seconds; a cold one takes many minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,5 +24,8 @@ start=$(date +%s)
 GOBIN="$bin" go install -ldflags "$ldflags" tool
 # etcd's main package is its server module's root (go.etcd.io/etcd/server/v3), which go install names server.
 mv -f "$bin/server" "$bin/etcd"
-echo "built Kubernetes $kube_version and etcd into $bin in $(($(date +%s) - start)) s" >&2
+for module in metrics-server kube-router; do
+  (cd "$module" && GOBIN="$bin" go install -ldflags "-s -w" tool)
+done
+echo "built Kubernetes $kube_version, etcd, metrics-server and kube-router into $bin in $(($(date +%s) - start)) s" >&2
 echo "$bin"

@@ -1,4 +1,4 @@
-// Builds upstream Kubernetes v1.34.4 and etcd for make cluster-test: no Go source of ours.
+// Builds upstream Kubernetes v1.34.4 (kubemark's hollow nodes included) and etcd for make cluster-test: no Go source of ours.
 // k8s.io/kubernetes requires its staging modules at v0.0.0 (they live in its own tree);
 // each is replaced by the release published from that tree.
 module boltlink.dev/cluster
@@ -45,6 +45,7 @@ tool (
 	k8s.io/kubernetes/cmd/kube-scheduler
 	k8s.io/kubernetes/cmd/kubectl
 	k8s.io/kubernetes/cmd/kubelet
+	k8s.io/kubernetes/cmd/kubemark
 )
 
 require (
@@ -152,6 +153,8 @@ require (
 	github.com/spf13/cobra v1.9.1 // indirect
 	github.com/spf13/pflag v1.0.6 // indirect
 	github.com/stoewer/go-strcase v1.3.0 // indirect
+	github.com/stretchr/objx v0.5.2 // indirect
+	github.com/stretchr/testify v1.10.0 // indirect
 	github.com/tmc/grpc-websocket-proxy v0.0.0-20220101234140-673ab2c3ae75 // indirect
 	github.com/vishvananda/netlink v1.3.1 // indirect
 	github.com/vishvananda/netns v0.0.5 // indirect

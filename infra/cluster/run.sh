@@ -16,7 +16,7 @@ phase() {
 
 CLUSTER_BIN=$("$here/build.sh")
 export CLUSTER_BIN
-phase "Kubernetes $(basename "$(dirname "$CLUSTER_BIN")") built from source"
+phase "Kubernetes $(basename "$(dirname "$CLUSTER_BIN")"), metrics-server, kube-router built"
 bash infra/image-test/engine.sh >/dev/null
 make --no-print-directory image ENV=cluster-test TAG=cluster-test-1 >/dev/null
 phase "image boltlink-backend:cluster-test-1 (make image)"
@@ -27,9 +27,12 @@ teardown() {
   local status=$?
   "$here/down.sh" || status=1
   phase "torn down"
+  # The teardown touches only what this run made: look-alikes made before it are all still there.
+  "$here/decoys.sh" check | sed 's/^/  /' || status=1
   rm -f "$summary"
   exit $status
 }
+"$here/decoys.sh" create
 trap teardown EXIT
 "$here/down.sh" # what a killed earlier run may have left
 "$here/up.sh" >/dev/null

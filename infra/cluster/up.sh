@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Starts a single-node Kubernetes from the binaries build.sh made: etcd,
 # kube-apiserver, kube-controller-manager, kube-scheduler, containerd (Debian)
-# with its CRI plugin, runc and the CNI bridge plugin, kubelet and kube-proxy.
-# Everything lives under $CLUSTER_STATE (default /tmp/boltlink-cluster); down.sh
-# removes it all. Certificates, keys and kubeconfigs are made here, per run.
+# with its CRI plugin, runc and the CNI bridge plugin, kubelet and kube-proxy;
+# then metrics-server (the metrics API the HPA reads) and kube-router's network
+# policy controller (it enforces NetworkPolicies), both as host processes.
+# Everything lives under $CLUSTER_STATE (default /tmp/boltlink-cluster), the
+# pods' cgroups under $CGROUP_ROOT and their network namespaces under the state
+# folder; down.sh removes what this run made, by name, and nothing else.
+# Certificates, keys and kubeconfigs are made here, per run.
 #
 # Network: pods get 10.244.0.0/24 on the bridge blt0, whose host side is
 # 10.244.0.1. Every listening component binds to 127.0.0.1 or 10.244.0.1. Pods
@@ -16,6 +20,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/cluster.env"
+source "$here/lib.sh"
 
 bin=${CLUSTER_BIN:-$("$here/build.sh")}
 export PATH="$bin:$PATH"
@@ -26,36 +31,26 @@ started=$(date +%s)
 phase() { echo "[cluster $(($(date +%s) - started)) s] $*" >&2; }
 
 missing=()
-for tool in containerd ctr runc openssl iptables-save ip conntrack; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+for tool in containerd ctr runc openssl iptables-save ip conntrack ipset nft; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 [ -x "$CNI_BIN/bridge" ] || missing+=("$CNI_BIN/bridge")
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "missing: ${missing[*]} (apt-get install containerd runc containernetworking-plugins iptables iproute2 conntrack openssl)" >&2
+  echo "missing: ${missing[*]} (apt-get install containerd runc containernetworking-plugins iptables iproute2 conntrack openssl ipset nftables)" >&2
   exit 1
 fi
 
 # The kubelet changes these kernel settings at start (protectKernelDefaults=false); down.sh puts them back.
 for key in $KUBELET_SYSCTLS; do echo "$key=$(sysctl -n "$key")"; done >"$STATE/sysctls.before"
+# kube-proxy and kube-router program the host's iptables and ipsets: down.sh removes what is there
+# then and was not now (their chains' names are made up as they go, KUBE-SVC-<hash> and the like).
+for cmd in iptables ip6tables; do $cmd-save >"$STATE/$cmd.before"; done
+ipset list -n >"$STATE/ipsets.before"
+nft list tables >"$STATE/nft-tables.before"
 
 # ---- certificates (openssl; ECDSA P-256, valid 2 days) ----
-pki=$STATE/pki
-newkey() { openssl ecparam -genkey -name prime256v1 -noout -out "$1" 2>/dev/null; }
-# sign NAME SUBJECT [SANS] [USAGE]
-sign() {
-  local name=$1 subject=$2 sans=${3:-} usage=${4:-clientAuth}
-  newkey "$pki/$name.key"
-  openssl req -new -key "$pki/$name.key" -subj "$subject" -out "$pki/$name.csr" 2>/dev/null
-  {
-    echo "basicConstraints=critical,CA:FALSE"
-    echo "keyUsage=critical,digitalSignature,keyEncipherment"
-    echo "extendedKeyUsage=$usage"
-    [ -n "$sans" ] && echo "subjectAltName=$sans"
-  } >"$pki/$name.ext"
-  openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
-    -days 2 -sha256 -extfile "$pki/$name.ext" -out "$pki/$name.crt" 2>/dev/null
-}
-newkey "$pki/ca.key"
-openssl req -x509 -new -key "$pki/ca.key" -subj "/CN=boltlink-test-cluster-ca" -days 2 -sha256 -out "$pki/ca.crt" \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
+newca ca "/CN=boltlink-test-cluster-ca"
+# The aggregation layer's own CA: the API server proves with front-proxy-client who it forwards for.
+newca front-proxy-ca "/CN=boltlink-test-front-proxy-ca"
+sign front-proxy-client "/CN=front-proxy-client" "" clientAuth front-proxy-ca
 sign apiserver "/CN=kube-apiserver" \
   "IP:$HOST_IP,IP:$API_SERVICE_IP,IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" \
   serverAuth
@@ -66,25 +61,30 @@ sign scheduler "/CN=system:kube-scheduler"
 sign kube-proxy "/CN=system:kube-proxy"
 sign kubelet "/CN=system:node:$NODE_NAME/O=system:nodes"
 sign kubelet-serving "/CN=system:node:$NODE_NAME/O=system:nodes" "IP:$HOST_IP,DNS:$NODE_NAME" serverAuth
+sign metrics-server "/CN=system:metrics-server"
+sign metrics-server-serving "/CN=metrics-server" "IP:$HOST_IP,DNS:metrics-server.kube-system.svc" serverAuth
+sign kube-router "/CN=system:kube-router"
 newkey "$pki/sa.key"
 openssl ec -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
-rm -f "$pki"/*.csr "$pki"/*.ext
 
-kubeconfig() {
-  local name=$1 file=$STATE/$1.kubeconfig
-  kubectl config set-cluster boltlink-test --server="https://$HOST_IP:$API_PORT" \
-    --certificate-authority="$pki/ca.crt" --embed-certs --kubeconfig="$file" >/dev/null
-  kubectl config set-credentials "$name" --client-certificate="$pki/$name.crt" --client-key="$pki/$name.key" \
-    --embed-certs --kubeconfig="$file" >/dev/null
-  kubectl config set-context boltlink-test --cluster=boltlink-test --user="$name" --kubeconfig="$file" >/dev/null
-  kubectl config use-context boltlink-test --kubeconfig="$file" >/dev/null
-}
-for c in admin controller-manager scheduler kube-proxy kubelet; do kubeconfig "$c"; done
+for c in admin controller-manager scheduler kube-proxy kubelet metrics-server kube-router; do kubeconfig "$c"; done
 phase "certificates and kubeconfigs under $pki"
+
+# ---- the pods' cgroups, under a parent of their own in every hierarchy ----
+for hierarchy in /sys/fs/cgroup/*/; do
+  [ "$(basename "$hierarchy")" = unified ] && continue
+  mkdir -p "$hierarchy$CGROUP_ROOT"
+  created cgroup "$hierarchy$CGROUP_ROOT"
+done
+# A new cpuset cgroup has no CPUs or memory nodes until it is given its parent's.
+if [ -e /sys/fs/cgroup/cpuset/cpuset.cpus ]; then
+  cat /sys/fs/cgroup/cpuset/cpuset.cpus >"/sys/fs/cgroup/cpuset/$CGROUP_ROOT/cpuset.cpus"
+  cat /sys/fs/cgroup/cpuset/cpuset.mems >"/sys/fs/cgroup/cpuset/$CGROUP_ROOT/cpuset.mems"
+fi
 
 # ---- the pods' network: the bridge's host side first, so components can bind to it ----
 ip link add "$BRIDGE" type bridge
-echo "link $BRIDGE" >>"$STATE/created"
+created link "$BRIDGE"
 ip addr add "$HOST_IP/$POD_PREFIX" dev "$BRIDGE"
 ip link set "$BRIDGE" up
 # The host reaches ClusterIPs through the bridge (kube-proxy DNATs them to pod IPs).
@@ -102,7 +102,7 @@ cat >"$STATE/cni/net.d/10-boltlink.conflist" <<EOF
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
-        "ranges": [[{ "subnet": "$POD_CIDR", "rangeStart": "$POD_RANGE_START", "gateway": "$HOST_IP" }]],
+        "ranges": [[{ "subnet": "$POD_CIDR", "rangeStart": "$POD_RANGE_START", "rangeEnd": "$POD_RANGE_END", "gateway": "$HOST_IP" }]],
         "routes": [{ "dst": "$SERVICE_CIDR" }],
         "dataDir": "$STATE/cni/ipam"
       }
@@ -110,26 +110,6 @@ cat >"$STATE/cni/net.d/10-boltlink.conflist" <<EOF
   ]
 }
 EOF
-
-# start NAME COMMAND...: a daemon in the background, its pid and log under $STATE.
-start() {
-  local name=$1
-  shift
-  nohup "$@" >"$STATE/logs/$name.log" 2>&1 &
-  echo $! >"$STATE/pids/$name.pid"
-}
-# wait_for WHAT SECONDS COMMAND...
-wait_for() {
-  local what=$1 seconds=$2
-  shift 2
-  for _ in $(seq 1 $((seconds * 5))); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.2
-  done
-  echo "$what did not come up within $seconds s; logs in $STATE/logs" >&2
-  tail -n 30 "$STATE/logs/"*.log >&2 || true
-  exit 1
-}
 
 # ---- etcd ----
 start etcd etcd --name boltlink --data-dir "$STATE/etcd" \
@@ -152,6 +132,11 @@ start kube-apiserver kube-apiserver \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
   --service-cluster-ip-range "$SERVICE_CIDR" \
   --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+  --requestheader-client-ca-file "$pki/front-proxy-ca.crt" --requestheader-allowed-names front-proxy-client \
+  --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+  --requestheader-extra-headers-prefix X-Remote-Extra- \
+  --proxy-client-cert-file "$pki/front-proxy-client.crt" --proxy-client-key-file "$pki/front-proxy-client.key" \
+  --enable-aggregator-routing=true \
   --allow-privileged=false --profiling=false --v=1
 wait_for kube-apiserver 90 kubectl --kubeconfig "$STATE/admin.kubeconfig" get --raw /readyz
 phase "kube-apiserver up (https://$HOST_IP:$API_PORT)"
@@ -183,6 +168,8 @@ state = "$STATE/containerd/state"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
   stream_server_address = "127.0.0.1"
+  # Pods' network namespaces under the state folder, not /var/run/netns: down.sh unmounts them there.
+  netns_mounts_under_state_dir = true
   # This machine withholds CAP_SYS_RESOURCE, so nothing may lower an OOM score below its
   # parent's (runc: "failed to update /proc/self/oom_score_adj: Permission denied"):
   # containerd clamps each container's score to its own instead.
@@ -220,6 +207,7 @@ authentication:
   x509: { clientCAFile: $pki/ca.crt }
 authorization: { mode: Webhook }
 cgroupDriver: cgroupfs
+cgroupRoot: /$CGROUP_ROOT
 containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
 failSwapOn: false
 # Not below 0: lowering an OOM score needs CAP_SYS_RESOURCE, which this machine withholds.
@@ -244,5 +232,27 @@ node_ready() {
     -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
 }
 wait_for "node $NODE_NAME Ready" 120 node_ready
-phase "node $NODE_NAME Ready; admin kubeconfig: $STATE/admin.kubeconfig"
+phase "node $NODE_NAME Ready"
+
+# ---- metrics-server and the network policy controller, as host processes ----
+sed -e "s/__HOST_IP__/$HOST_IP/g" -e "s/__METRICS_SERVER_PORT__/$METRICS_SERVER_PORT/g" \
+  -e "s|__CA_BUNDLE__|$(base64 -w0 "$pki/ca.crt")|g" "$here/addons.yaml" | kc apply -f - >/dev/null
+# The shortest resolution metrics-server takes: the HPA sees a change of load within two scrapes.
+start metrics-server metrics-server \
+  --kubeconfig "$STATE/metrics-server.kubeconfig" \
+  --authentication-kubeconfig "$STATE/metrics-server.kubeconfig" \
+  --authorization-kubeconfig "$STATE/metrics-server.kubeconfig" \
+  --bind-address "$HOST_IP" --secure-port "$METRICS_SERVER_PORT" \
+  --tls-cert-file "$pki/metrics-server-serving.crt" --tls-private-key-file "$pki/metrics-server-serving.key" \
+  --kubelet-certificate-authority "$pki/ca.crt" --kubelet-preferred-address-types InternalIP \
+  --kubelet-use-node-status-port --metric-resolution 10s --kubelet-request-timeout 5s --v=1
+metrics_api() { [ "$(kc get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')" = True ]; }
+wait_for "the metrics API (APIService v1beta1.metrics.k8s.io)" 60 metrics_api
+phase "metrics-server up (APIService v1beta1.metrics.k8s.io available)"
+# Only the firewall: the bridge CNI wires the pods and kube-proxy the Services.
+start kube-router kube-router --kubeconfig "$STATE/kube-router.kubeconfig" --hostname-override "$NODE_NAME" \
+  --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false --enable-cni=false \
+  --service-cluster-ip-range "$SERVICE_CIDR" --health-port 0 --metrics-port 0 --v=1
+wait_for "kube-router's network policy controller" 60 sh -c "iptables-save | grep -q KUBE-ROUTER-FORWARD"
+phase "kube-router network policy controller up; admin kubeconfig: $STATE/admin.kubeconfig"
 echo "$STATE/admin.kubeconfig"

@@ -4,7 +4,7 @@ import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
-import { DEFAULT_PORT } from '../../../service/src/contract';
+import { DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../../../service/src/contract';
 import {
   failures,
   keepAliveLoad,
@@ -14,10 +14,19 @@ import {
   type Outcome,
 } from '../../../test-support/faults';
 import { sqlAt, startPrivateRedis, TOKEN, uniqueSlug } from '../../../test-support/service';
+import {
+  CHANGE_CAUSE,
+  DEFAULT_API_CLIENT_LABELS,
+  DEFAULT_DATABASE_PORT,
+  DEFAULT_METRICS_SCRAPER_LABELS,
+  DEFAULT_REDIS_PORT,
+  DNS_PORT,
+} from '../../chart';
 import { CONTAINER_NAME, DASHBOARD_NAME, DEPLOYMENT_NAME } from '../../names';
 import { RESTRICTED_NAMESPACE_LABELS } from '../../pod-security';
 import { sizingFor } from '../../sizing';
 import { cluster, getJson, isReady, kubeEnv, kubectl, pods, ROOT, sh, until, type Ran } from './kube';
+import { apply, clientPod, hostListeners, reach, readyIp, type Reach } from './netpol';
 
 /**
  * make cluster-test: the product's used-by commands, verbatim, against a real
@@ -37,6 +46,16 @@ const image = (tag: string) => `boltlink-backend:${tag}`;
 /** Load for the rollouts: bounded in connections, requests and time; a failure is any error, timeout or 5xx. */
 const LOAD = { connections: 8, maxRequests: 2_000_000, timeoutMs: 5_000 } as const;
 const PHASE_LIMIT_MS = 5 * 60_000;
+/**
+ * The HPA's load: keep-alive connections through the ClusterIP, each request a redirect of a link
+ * the worker cache does not hold (HPA_LINKS of them in turn, each back after its cache TTL), so the
+ * pod spends more CPU per request than the host's load generator does.
+ */
+const HPA_HEAVY_CONNECTIONS = 12;
+const HPA_LINKS = 100_000;
+const HPA_LOAD_PATH = (i: number, conn: number) => `/hpa-${((i * HPA_HEAVY_CONNECTIONS + conn) % HPA_LINKS) + 1}`;
+/** A host port the backend's egress does not admit (NetworkPolicy proof). */
+const OTHER_PORT = 8443;
 
 /** One line per proof for the summary make cluster-test prints (CLUSTER_SUMMARY names the file). */
 function report(line: string): void {
@@ -86,11 +105,12 @@ async function buildDerivedImages(): Promise<void> {
 }
 
 beforeAll(async () => {
-  // PostgreSQL and Redis for the pods, on the host side of the pod network.
-  pg = await startPrivatePostgres({ host: cluster.HOST_IP, trust: cluster.POD_CIDR });
+  // PostgreSQL and Redis for the pods, on the host side of the pod network, on the ports the chart's
+  // NetworkPolicy lets the pods reach (the policy agent enforces it).
+  pg = await startPrivatePostgres({ host: cluster.HOST_IP, trust: cluster.POD_CIDR, port: DEFAULT_DATABASE_PORT });
   await sqlAt(pg.url, 'CREATE DATABASE boltlink');
   dbUrl = pg.dbUrl('boltlink');
-  redis = await startPrivateRedis(undefined, cluster.HOST_IP);
+  redis = await startPrivateRedis(DEFAULT_REDIS_PORT, cluster.HOST_IP);
   await buildDerivedImages();
 
   const synth = await sh(`make synth ENV=${ENV} TAG=${TAGS.first}`);
@@ -274,14 +294,22 @@ describe('3-5. rollouts the guide’s way, under load', () => {
   });
 
   it(
-    `3. kubectl set image …=${image(TAGS.second)} + kubectl rollout status: 0 failed requests`,
+    `3. the guide's kubectl set image …=${image(TAGS.second)} --record + kubectl rollout status: 0 failed requests`,
     async () => {
       const r = await underLoad(async () => [
-        await sh(`kubectl set image deployment/${DEPLOYMENT_NAME} ${CONTAINER_NAME}=${image(TAGS.second)}`),
+        await sh(`kubectl set image deployment/${DEPLOYMENT_NAME} ${CONTAINER_NAME}=${image(TAGS.second)} --record`),
         await sh(`kubectl rollout status deployment/${DEPLOYMENT_NAME}`, PHASE_LIMIT_MS),
       ]);
+      const [setImage] = r.ran;
       report(rolloutLine(`rollout to ${TAGS.second}`, r, await replicaSets()));
+      report(`kubectl set image … --record: exit ${setImage!.code}, warns "${setImage!.stderr.trim()}"`);
       expect(r.ran.map((x) => x.code)).toEqual([0, 0]);
+      // kubectl 1.34 still records (the change-cause is the command line) and says the flag is going.
+      expect(setImage!.stderr).toMatch(/--record has been deprecated/);
+      const recorded = ((await getJson('rs', '-l', SELECTOR)).items as any[]).find(
+        (rs) => rs.spec.template.spec.containers[0].image === image(TAGS.second),
+      ).metadata.annotations[CHANGE_CAUSE];
+      expect(recorded).toMatch(new RegExp(`^kubectl set image .*${image(TAGS.second)} --record=true$`));
       expect(r.ran[1]!.stdout).toContain('successfully rolled out');
       expect(kinds(failures(r.outcomes))).toBe('none');
       expect(r.outcomes.length).toBeGreaterThan(1_000);
@@ -316,6 +344,25 @@ describe('3-5. rollouts the guide’s way, under load', () => {
     },
     PHASE_LIMIT_MS + 60_000,
   );
+
+  it('kubectl rollout history names each revision’s image: kubectl apply, --record and make rollout', async () => {
+    const history = await kubectl('rollout', 'history', `deployment/${DEPLOYMENT_NAME}`);
+    report(`kubectl rollout history deployment/${DEPLOYMENT_NAME}:\n${history.trim().replace(/^/gm, '    ')}`);
+    const sets = (await getJson('rs', '-l', SELECTOR)).items as any[];
+    const causes = sets.map((rs) => [
+      rs.spec.template.spec.containers[0].image,
+      rs.metadata.annotations[CHANGE_CAUSE] as string | undefined,
+    ]);
+    // Each revision's cause names the image that revision runs.
+    for (const [img, cause] of causes) expect(cause).toContain(img);
+    expect(causes.map(([, cause]) => cause).sort()).toEqual(
+      [
+        `image ${image(TAGS.first)} (kubectl apply)`,
+        `image ${image(TAGS.second)} (make rollout TAG=${TAGS.second})`,
+      ].sort(),
+    );
+    expect(history).toContain(`make rollout TAG=${TAGS.second}`);
+  });
 
   it(
     '5. a release whose migration fails stalls safely: its pod never Ready, the old one serves; undo recovers',
@@ -390,7 +437,36 @@ function watchPod(name: string, seen: any[]) {
   return proc;
 }
 
+/**
+ * Waits until the HPA has settled at its minimum: the rollouts' load is real CPU, so the HPA may
+ * have scaled out meanwhile and will scale back in after the sizing's window; the next tests
+ * act on one pod and must not have it removed under them.
+ */
+async function settledAtMinimum(): Promise<number> {
+  const started = Date.now();
+  await until(
+    `the HPA settled at ${s.minReplicas} pod(s)`,
+    async () => {
+      const { status } = await getJson('hpa', DEPLOYMENT_NAME);
+      const now = await pods(SELECTOR);
+      return (
+        status.currentReplicas === s.minReplicas &&
+        status.desiredReplicas === s.minReplicas &&
+        now.length === s.minReplicas &&
+        now.every(isReady)
+      );
+    },
+    5 * 60_000,
+  );
+  return Date.now() - started;
+}
+
 describe('6. node-level truth', () => {
+  beforeAll(async () => {
+    const waitedMs = await settledAtMinimum();
+    report(`HPA: back at ${s.minReplicas} pod(s) ${(waitedMs / 1000).toFixed(1)} s after the rollouts' load ended`);
+  }, 6 * 60_000);
+
   it(
     'a deleted pod exits 0 within terminationGracePeriodSeconds, its clicks flushed to PostgreSQL',
     async () => {
@@ -516,8 +592,8 @@ describe('6. node-level truth', () => {
   );
 });
 
-describe('7. HPA, PDB and NetworkPolicy', () => {
-  it('kubectl get hpa,pdb,netpol: accepted and visible', async () => {
+describe('7. the HPA on real CPU: metrics-server, scale-out and scale-in under load', () => {
+  it('kubectl get hpa,pdb,netpol: accepted and visible; the HPA as the sizing declares it', async () => {
     const r = await sh('kubectl get hpa,pdb,netpol');
     report(`kubectl get hpa,pdb,netpol:\n${r.stdout.trim().replace(/^/gm, '    ')}`);
     expect(r.code).toBe(0);
@@ -530,5 +606,383 @@ describe('7. HPA, PDB and NetworkPolicy', () => {
     }
     const hpa = await getJson('hpa', DEPLOYMENT_NAME);
     expect(hpa.spec).toMatchObject({ minReplicas: s.minReplicas, maxReplicas: s.maxReplicas });
+    // The scale-down window is the cluster-test sizing's own field, synthesized into the HPA.
+    expect(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds).toBe(s.scaleDownStabilizationSeconds);
   });
+
+  it('kubectl top pods shows the pod’s CPU (metrics-server behind v1beta1.metrics.k8s.io)', async () => {
+    const top = await until(
+      'kubectl top pods answers for the release',
+      async () => {
+        const r = await sh(`kubectl top pods -l ${SELECTOR} --no-headers`);
+        return r.code === 0 && /\d+m\s+\d+Mi/.test(r.stdout) ? r.stdout.trim() : undefined;
+      },
+      120_000,
+    );
+    report(`kubectl top pods -l ${SELECTOR}: ${top}`);
+  });
+
+  it(
+    `scales out to ${s.maxReplicas} pods under load and back in after ${s.scaleDownStabilizationSeconds} s of light load, 0 failed requests`,
+    async () => {
+      await settledAtMinimum();
+      await sqlAt(
+        dbUrl,
+        `INSERT INTO links (slug, url) SELECT 'hpa-' || g, 'https://example.com/hpa/' || g FROM generate_series(1, ${HPA_LINKS}) AS g`,
+      );
+      const seen: { utilization: number; desired: number }[] = [];
+      const watchHpa = async () => {
+        const status = (await getJson('hpa', DEPLOYMENT_NAME)).status;
+        const utilization = status.currentMetrics?.[0]?.resource?.current?.averageUtilization;
+        if (utilization !== undefined) seen.push({ utilization, desired: status.desiredReplicas });
+      };
+      const started = Date.now();
+      let heavy = true;
+      let running = true;
+      const load = (connections: number, gapMs: number, stopWhen: () => boolean) =>
+        keepAliveLoad({
+          ...LOAD,
+          connections,
+          gapMs,
+          base: serviceUrl,
+          path: HPA_LOAD_PATH,
+          durationMs: 8 * 60_000,
+          stopWhen,
+        });
+      const heavyLoad = load(HPA_HEAVY_CONNECTIONS, 0, () => !heavy);
+      const out = await until(
+        `the HPA scaled out to ${s.maxReplicas} Ready pods`,
+        async () => {
+          await watchHpa();
+          const ready = (await pods(SELECTOR)).filter(isReady);
+          return ready.length >= s.maxReplicas ? ready : undefined;
+        },
+        5 * 60_000,
+      );
+      const outMs = Date.now() - started;
+      const atScaleOut = seen.find((x) => x.desired >= s.maxReplicas) ?? seen.at(-1);
+      heavy = false;
+      const heavyOutcomes = (await heavyLoad).outcomes;
+      const lightStarted = Date.now();
+      const lightLoad = load(2, 100, () => !running);
+      const newest = out[0].metadata.name as string;
+      await until(
+        `the HPA scaled back in to ${s.minReplicas} pod(s), the others gone`,
+        async () => {
+          await watchHpa();
+          return (await pods(SELECTOR)).length === s.minReplicas;
+        },
+        6 * 60_000,
+      );
+      const inMs = Date.now() - lightStarted;
+      await new Promise((r) => setTimeout(r, 2_000));
+      running = false;
+      const lightOutcomes = (await lightLoad).outcomes;
+      const all = [...heavyOutcomes, ...lightOutcomes];
+      report(
+        `HPA: ${HPA_HEAVY_CONNECTIONS} connections through the ClusterIP → ${s.maxReplicas} pods Ready ${(outMs / 1000).toFixed(1)} s after the load started ` +
+          `(the HPA saw ${atScaleOut?.utilization}% of the CPU request, target ${s.hpaCpuUtilizationPercent}%; newest pod ${newest}); ` +
+          `light load → ${s.minReplicas} pod ${(inMs / 1000).toFixed(1)} s later (scale-down window ${s.scaleDownStabilizationSeconds} s); ` +
+          `${all.length} requests, ${failures(all).length} failed (${kinds(all)})`,
+      );
+      expect(atScaleOut!.utilization).toBeGreaterThan(s.hpaCpuUtilizationPercent);
+      expect(inMs).toBeGreaterThanOrEqual(s.scaleDownStabilizationSeconds * 1000);
+      expect(kinds(failures(all))).toBe('none');
+      expect(lightOutcomes.length).toBeGreaterThan(100);
+    },
+    12 * 60_000,
+  );
 });
+
+describe('8. NetworkPolicies enforced (kube-router), pod to pod', () => {
+  // Clients from the backend's own image: one the policy names for the API port, one for the
+  // metrics port, and a stranger it names for neither; each listens on CLIENT_PORT itself.
+  const CLIENT_PORT = 8080;
+  const clients = {
+    stranger: {},
+    'api-client': { ...DEFAULT_API_CLIENT_LABELS },
+    scraper: { ...DEFAULT_METRICS_SCRAPER_LABELS },
+  } as const;
+  type Client = keyof typeof clients;
+  const name = (c: Client) => `np-${c}`;
+  let backend: { name: string; ip: string };
+  const ips: Partial<Record<Client, string>> = {};
+  let listeners: Awaited<ReturnType<typeof hostListeners>>;
+
+  beforeAll(async () => {
+    await apply(
+      Object.entries(clients).map(([c, labels]) =>
+        clientPod(name(c as Client), image(TAGS.first), labels, CLIENT_PORT),
+      ),
+    );
+    for (const c of Object.keys(clients) as Client[]) ips[c] = await readyIp(name(c));
+    const [pod] = await pods(SELECTOR);
+    backend = { name: pod.metadata.name, ip: pod.status.podIP };
+    // The pods' DNS port, and one the backend's egress does not allow, on the host side of the pod network.
+    listeners = await hostListeners(cluster.HOST_IP!, [DNS_PORT, OTHER_PORT]);
+  }, 180_000);
+  afterAll(async () => {
+    await listeners?.close();
+    await sh(
+      `kubectl delete pod ${Object.keys(clients)
+        .map((c) => name(c as Client))
+        .join(' ')} --wait=false`,
+    );
+  });
+
+  const matrix = async () => ({
+    stranger: [
+      await reach(name('stranger'), backend.ip, DEFAULT_PORT),
+      await reach(name('stranger'), backend.ip, DEFAULT_METRICS_PORT),
+    ],
+    apiClient: [
+      await reach(name('api-client'), backend.ip, DEFAULT_PORT),
+      await reach(name('api-client'), backend.ip, DEFAULT_METRICS_PORT),
+    ],
+    scraper: [
+      await reach(name('scraper'), backend.ip, DEFAULT_PORT),
+      await reach(name('scraper'), backend.ip, DEFAULT_METRICS_PORT),
+    ],
+  });
+
+  it('ingress: the API port only from the API clients, the metrics port only from the scrapers, nothing from a stranger', async () => {
+    const m = await matrix();
+    report(
+      `NetworkPolicy ingress to ${backend.name} (ports ${DEFAULT_PORT} API, ${DEFAULT_METRICS_PORT} metrics): ` +
+        `stranger ${m.stranger.join('/')}, API client (${labelList(clients['api-client'])}) ${m.apiClient.join('/')}, ` +
+        `scraper (${labelList(clients.scraper)}) ${m.scraper.join('/')}`,
+    );
+    expect(m).toEqual({
+      stranger: ['blocked', 'blocked'],
+      apiClient: ['open', 'blocked'],
+      scraper: ['blocked', 'open'],
+    });
+  });
+
+  it('egress: the backend reaches PostgreSQL, Redis and DNS, and nothing else', async () => {
+    const to = {
+      postgres: await reach(backend.name, cluster.HOST_IP!, DEFAULT_DATABASE_PORT),
+      redis: await reach(backend.name, cluster.HOST_IP!, DEFAULT_REDIS_PORT),
+      dns: await reach(backend.name, cluster.HOST_IP!, DNS_PORT),
+      otherHostPort: await reach(backend.name, cluster.HOST_IP!, OTHER_PORT),
+      otherPod: await reach(backend.name, ips.stranger!, CLIENT_PORT),
+    };
+    // The same two targets answer pods the policy does not restrict: they are up, the policy stops the backend.
+    const control = [
+      await reach(name('stranger'), cluster.HOST_IP!, OTHER_PORT),
+      await reach(name('scraper'), ips.stranger!, CLIENT_PORT),
+    ];
+    report(
+      `NetworkPolicy egress from ${backend.name}: PostgreSQL ${to.postgres}, Redis ${to.redis}, DNS ${to.dns}, ` +
+        `host port ${OTHER_PORT} ${to.otherHostPort}, another pod ${to.otherPod} (from unrestricted pods: ${control.join('/')})`,
+    );
+    expect(to).toEqual({ postgres: 'open', redis: 'open', dns: 'open', otherHostPort: 'blocked', otherPod: 'blocked' });
+    expect(control).toEqual(['open', 'open']);
+  });
+
+  it('the stranger gets in once the policy admits every pod, and is shut out again when it is restored', async () => {
+    const original = await getJson('networkpolicy', DEPLOYMENT_NAME);
+    const patch = JSON.stringify([{ op: 'replace', path: '/spec/ingress', value: [{}] }]);
+    const timed = async (want: Reach) => {
+      const t = Date.now();
+      await until(
+        `the stranger's connection ${want}`,
+        async () => (await reach(name('stranger'), backend.ip, DEFAULT_PORT)) === want,
+        60_000,
+      );
+      return Date.now() - t;
+    };
+    await kubectl('patch', 'networkpolicy', DEPLOYMENT_NAME, '--type', 'json', '-p', patch);
+    const openMs = await timed('open');
+    await kubectl(
+      'patch',
+      'networkpolicy',
+      DEPLOYMENT_NAME,
+      '--type',
+      'json',
+      '-p',
+      JSON.stringify([{ op: 'replace', path: '/spec/ingress', value: original.spec.ingress }]),
+    );
+    const closedMs = await timed('blocked');
+    report(
+      `NetworkPolicy allow-all: the stranger reached port ${DEFAULT_PORT} within ${(openMs / 1000).toFixed(1)} s; policy restored: blocked again within ${(closedMs / 1000).toFixed(1)} s`,
+    );
+    expect((await getJson('networkpolicy', DEPLOYMENT_NAME)).spec.ingress).toEqual(original.spec.ingress);
+    expect(await matrix()).toEqual({
+      stranger: ['blocked', 'blocked'],
+      apiClient: ['open', 'blocked'],
+      scraper: ['blocked', 'open'],
+    });
+  }, 180_000);
+});
+
+describe('9. production scheduling, simulated on kubemark hollow nodes in 3 zones', () => {
+  // Hollow nodes run the kubelet's code with a fake runtime: their pods are scheduled, Running and
+  // Ready as far as the API says, but no container runs. Every traffic figure above is the real node's.
+  const SIM = 'boltlink-prod-sim';
+  const ZONES = ['zone-a', 'zone-b', 'zone-c'];
+  const NODES_PER_ZONE = 3;
+  const sim = (cmd: string, timeoutMs?: number) => sh(`kubectl -n ${SIM} ${cmd}`, timeoutMs);
+  let hollow: string[];
+  let prod: { maxReplicas: number; pdbMaxUnavailable: number; maxSkew: number[] };
+
+  beforeAll(async () => {
+    const r = await sh(`infra/cluster/hollow.sh ${ZONES.map((z) => `${z}:${NODES_PER_ZONE}`).join(' ')}`, 300_000);
+    expect(r).toMatchObject({ code: 0 });
+    hollow = r.stdout.trim().split('\n');
+    await kubectl('create', 'namespace', SIM);
+    await kubectl(
+      'label',
+      'namespace',
+      SIM,
+      ...Object.entries(RESTRICTED_NAMESPACE_LABELS).map(([k, v]) => `${k}=${v}`),
+    );
+    // Hollow pods start no container, but the kubelet still resolves their env: the Secrets exist, with placeholders.
+    for (const [secret, key] of [
+      ['db-secrets', 'url'],
+      ['redis-secrets', 'url'],
+      ['boltlink-api-tokens', 'tokens'],
+    ]) {
+      await kubectl(
+        '-n',
+        SIM,
+        'create',
+        'secret',
+        'generic',
+        secret!,
+        `--from-literal=${key}=placeholder-hollow-pods-run-no-container`,
+      );
+    }
+    const applied = await sim('apply -f charts-out');
+    expect({ code: applied.code, stderr: applied.stderr }).toEqual({ code: 0, stderr: '' });
+    const [hpa, pdb, deployment] = [
+      await getJson('-n', SIM, 'hpa', DEPLOYMENT_NAME),
+      await getJson('-n', SIM, 'pdb', DEPLOYMENT_NAME),
+      await getJson('-n', SIM, 'deployment', DEPLOYMENT_NAME),
+    ];
+    prod = {
+      maxReplicas: hpa.spec.maxReplicas,
+      pdbMaxUnavailable: pdb.spec.maxUnavailable,
+      maxSkew: deployment.spec.template.spec.topologySpreadConstraints.map((c: any) => c.maxSkew),
+    };
+    report(
+      `simulation: ${hollow.length} kubemark hollow nodes (${ZONES.join(', ')}; each declares ${cluster.HOLLOW_NODE_CPU} CPUs, ${cluster.HOLLOW_NODE_MEMORY}; ` +
+        `fake runtime: their pods run no container, no traffic reaches them); kubectl apply -n ${SIM} -f charts-out (the prod release, restricted Pod Security)`,
+    );
+  }, 360_000);
+
+  /** Ready pods of the simulated release per zone and node, and the table make cluster-test prints. */
+  const placement = async () => {
+    const nodes = (await getJson('nodes', '-l', 'boltlink.dev/hollow=true')).items as any[];
+    const zoneOf = new Map(
+      nodes.map((n) => [n.metadata.name as string, n.metadata.labels['topology.kubernetes.io/zone'] as string]),
+    );
+    const list = ((await getJson('-n', SIM, 'pods', '-l', SELECTOR)).items as any[]).filter(
+      (p) => !p.metadata.deletionTimestamp,
+    );
+    const ready = list.filter(isReady);
+    const byNode = new Map(nodes.map((n) => [n.metadata.name as string, 0]));
+    for (const p of ready) byNode.set(p.spec.nodeName, (byNode.get(p.spec.nodeName) ?? 0) + 1);
+    const byZone = new Map(ZONES.map((z) => [z, 0]));
+    for (const [node, n] of byNode) byZone.set(zoneOf.get(node)!, byZone.get(zoneOf.get(node)!)! + n);
+    const schedulable = nodes.filter((n) => !n.spec.unschedulable).map((n) => n.metadata.name as string);
+    const table = ZONES.map(
+      (z) =>
+        `    ${z}: ${byZone.get(z)} pods — ${[...byNode]
+          .filter(([node]) => zoneOf.get(node) === z)
+          .map(([node, n]) => `${node} ${n}`)
+          .join(', ')}`,
+    ).join('\n');
+    return { ready: ready.length, pending: list.length - ready.length, byNode, byZone, schedulable, table };
+  };
+  const skew = (counts: Iterable<number>) => Math.max(...counts) - Math.min(...counts);
+
+  it('the prod release at its HPA maximum spreads as its topologySpreadConstraints declare', async () => {
+    // The HPA itself scales to its maximum once its minimum is raised to it (no CPU samples reach it from hollow pods).
+    await kubectl(
+      '-n',
+      SIM,
+      'patch',
+      'hpa',
+      DEPLOYMENT_NAME,
+      '--type',
+      'merge',
+      '-p',
+      JSON.stringify({ spec: { minReplicas: prod.maxReplicas } }),
+    );
+    const at = await until(
+      `${prod.maxReplicas} pods Ready`,
+      async () => {
+        const p = await placement();
+        return p.ready === prod.maxReplicas ? p : undefined;
+      },
+      180_000,
+    );
+    report(
+      `simulation: the HPA's maximum, ${prod.maxReplicas} pods, placed (topologySpreadConstraints maxSkew ${prod.maxSkew.join(', ')} by node and zone):\n${at.table}`,
+    );
+    expect(skew(at.byZone.values())).toBeLessThanOrEqual(prod.maxSkew[1]!);
+    expect(skew(at.byNode.values())).toBeLessThanOrEqual(prod.maxSkew[0]!);
+  }, 240_000);
+
+  it('kubectl drain of nodes one by one respects the PDB: evictions refused while its budget is spent, the drain done once replacements are Ready', async () => {
+    const drain = (node: string, timeoutS: number) =>
+      sh(
+        `kubectl drain ${node} --ignore-daemonsets --delete-emptydir-data --timeout=${timeoutS}s`,
+        (timeoutS + 30) * 1000,
+      );
+    const refusals = (out: string) =>
+      (out.match(/Cannot evict pod as it would violate the pod's disruption budget/g) ?? []).length;
+    const lines: string[] = [];
+    // One node per zone while the pool has room: each drain moves its pods and ends.
+    const first = ZONES.map((z) => hollow.find((n) => n.startsWith(`hollow-${z}-`))!);
+    for (const node of first) {
+      const t = Date.now();
+      const r = await drain(node, 120);
+      expect(r).toMatchObject({ code: 0 });
+      lines.push(
+        `kubectl drain ${node}: done in ${((Date.now() - t) / 1000).toFixed(1)} s, ${refusals(r.stdout + r.stderr)} evictions refused`,
+      );
+    }
+    const full = await placement();
+    expect(full.ready).toBe(prod.maxReplicas);
+    // The pool is now full: the next drain's replacement cannot be scheduled, so the PDB
+    // (maxUnavailable 1) holds every further eviction until the first drained node comes back.
+    const node = full.schedulable.find((n) => (full.byNode.get(n) ?? 0) >= 2)!;
+    let lowest = prod.maxReplicas;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        lowest = Math.min(lowest, (await placement()).ready);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    })();
+    const t = Date.now();
+    const blocked = drain(node, 180);
+    await until(
+      'an eviction refused by the PDB while a replacement waits for room',
+      async () => (await placement()).pending > 0,
+      60_000,
+    );
+    await new Promise((r) => setTimeout(r, 12_000));
+    await kubectl('uncordon', first[0]!);
+    const r = await blocked;
+    sampling = false;
+    await sampler;
+    const end = await placement();
+    lines.push(
+      `kubectl drain ${node} with the pool full: ${refusals(r.stdout + r.stderr)} evictions refused by the PDB until ${first[0]} was uncordoned; ` +
+        `done in ${((Date.now() - t) / 1000).toFixed(1)} s; Ready pods never below ${lowest} (PDB: at most ${prod.pdbMaxUnavailable} unavailable of ${prod.maxReplicas})`,
+    );
+    report(`simulation: ${lines.join('\n    ')}\n  placement after the drains:\n${end.table}`);
+    expect(r).toMatchObject({ code: 0 });
+    expect(refusals(r.stdout + r.stderr)).toBeGreaterThan(0);
+    expect(lowest).toBeGreaterThanOrEqual(prod.maxReplicas - prod.pdbMaxUnavailable);
+    expect(end.ready).toBe(prod.maxReplicas);
+  }, 600_000);
+});
+
+const labelList = (labels: Record<string, string>) =>
+  Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
