@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # The BoltLink backend under pm2-runtime. Build it with `make image`, which
-# passes WORKERS (the PM2 worker count) and the app user from infra/sizing.ts
-# and infra/image.ts; nothing here re-types a sizing number.
+# passes WORKERS (the PM2 worker count, common/sizing.ts) and the app user,
+# port and paths (common/contract.ts) through infra/build-args.ts; nothing here
+# re-types a sizing number.
 # Pin the base by digest in CI: --build-arg NODE_IMAGE=node:20.20.2-bookworm-slim@sha256:…
 ARG NODE_IMAGE=node:20.20.2-bookworm-slim
 

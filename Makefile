@@ -1,5 +1,5 @@
 # BoltLink deploy. `make help` lists the targets.
-# Every sizing number comes from infra/sizing.ts: targets ask it (npm run sizing,
+# Every sizing number comes from common/sizing.ts: targets ask it (npm run sizing,
 # infra/build-args.ts) instead of re-typing a value.
 
 ENV ?= prod
@@ -67,7 +67,7 @@ image-test: build ## build the real Dockerfile and test the container (starts a 
 bench: build ## six cases side by side: servers pinned to core 0, load generator to core 1; prints req/s, p50/p99 and ratios
 	taskset -c 1 npx --no-install tsx loadtest/bench/bench.ts
 
-plan: ## capacity plan per environment from infra/sizing.ts and the latest make bench result
+plan: ## capacity plan per environment from common/sizing.ts and the latest make bench result
 	@npx --no-install tsx loadtest/plan.ts
 
 rollout: ## roll the Deployment to TAG (make rollout TAG=v1.1), record why (kubectl rollout history names it) and wait

@@ -1,5 +1,11 @@
 import tseslint from 'typescript-eslint';
 
+/** no-restricted-imports for the floors below: an import path matching `regex` crosses one. */
+const crossing = (regex) => [
+  'error',
+  { patterns: [{ regex, message: 'crosses a floor (README, Layout): move what both sides need to common/' }] },
+];
+
 export default tseslint.config(
   {
     ignores: [
@@ -21,6 +27,23 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       'no-console': 'error',
     },
+  },
+  // The floors (README's layout): common/ imports neither service/ nor infra/; the service never
+  // imports infra/; infra/ reads only the service's config schema (preflight, the configuration docs).
+  // Tests may import anything.
+  {
+    files: ['common/**/*.ts'],
+    ignores: ['common/test/**'],
+    rules: { 'no-restricted-imports': crossing('(^|/)(service|infra)/') },
+  },
+  {
+    files: ['service/src/**/*.ts', 'service/bin/**/*.ts'],
+    rules: { 'no-restricted-imports': crossing('(^|/)infra/') },
+  },
+  {
+    files: ['infra/**/*.ts'],
+    ignores: ['infra/test/**', 'infra/**/test/**', 'infra/image-test/**'],
+    rules: { 'no-restricted-imports': crossing('(^|/)service/(?!src/config$)') },
   },
   {
     files: ['**/*.js', '**/*.cjs'],

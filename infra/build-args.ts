@@ -1,11 +1,11 @@
 import { parseArgs } from 'node:util';
-import { APP_GID, APP_UID, DEFAULT_PORT, PM2_HOME, SCRATCH_DIR } from '../service/src/contract';
+import { APP_GID, APP_UID, DEFAULT_PORT, PM2_HOME, SCRATCH_DIR } from '../common/contract';
 import { imageRef } from './release';
-import { sizingFor } from './sizing';
+import { sizingFor } from '../common/sizing';
 
 /**
  * `npx tsx infra/build-args.ts --env prod` prints the `docker build` arguments
- * for that environment: the worker count from infra/sizing.ts, the app user,
+ * for that environment: the worker count from common/sizing.ts, the app user,
  * and the tag. `--ref` prints only the image reference; `--compose-env` prints
  * the .env that docker-compose.pm2.yml reads (image, CPUs, memory, scratch and
  * stop grace from the same sizing). The Makefile's `image` and `rollout`
@@ -37,7 +37,7 @@ try {
     };
     const lines = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
     process.stdout.write(
-      `# written by make image from infra/sizing.ts (${environment}); do not edit\n${lines.join('\n')}\n`,
+      `# written by make image from common/sizing.ts (${environment}); do not edit\n${lines.join('\n')}\n`,
     );
   } else {
     const s = sizingFor(environment);

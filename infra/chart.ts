@@ -1,16 +1,16 @@
 import { ApiObject, Chart, Duration, JsonPatch, Size, type ChartProps } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
-import { APP_GID, APP_UID, DEFAULT_METRICS_PORT, DEFAULT_PORT, PM2_HOME, SCRATCH_DIR } from '../service/src/contract';
+import { APP_GID, APP_UID, DEFAULT_METRICS_PORT, DEFAULT_PORT, PM2_HOME, SCRATCH_DIR } from '../common/contract';
 import { dashboard } from './monitoring/dashboard';
 import { METRICS_PORT_NAME, type MonitoringProps } from './monitoring/manifests';
 import { CONFIG_NAME, CONTAINER_NAME, DASHBOARD_NAME, DEPLOYMENT_NAME } from './names';
 import { RESTRICTED_NAMESPACE_LABELS } from './pod-security';
-import { sizingFor, type EnvironmentName, type Sizing } from './sizing';
+import { sizingFor, type EnvironmentName, type Sizing } from '../common/sizing';
 
 export interface BoltLinkChartProps extends ChartProps {
   /**
-   * The sizing environment (infra/sizing.ts) this release is sized for.
+   * The sizing environment (common/sizing.ts) this release is sized for.
    * @default 'prod'
    */
   readonly environment?: EnvironmentName;
@@ -115,6 +115,16 @@ const SERVICE_PORT = 80;
 /** DNS, which the pods may always reach (NetworkPolicy egress). */
 export const DNS_PORT = 53;
 
+/** An HTTP GET probe on the API port with the sizing's timings. */
+const httpProbe = (path: string, t: Sizing['livenessProbe']) =>
+  kplus.Probe.fromHttpGet(path, {
+    port: DEFAULT_PORT,
+    periodSeconds: Duration.seconds(t.periodSeconds),
+    timeoutSeconds: Duration.seconds(t.timeoutSeconds),
+    failureThreshold: t.failureThreshold,
+    initialDelaySeconds: Duration.seconds(0),
+  });
+
 /** Every prop with its default applied, and what follows from them: resolved once, before any object is built. */
 interface Resolved {
   readonly environment: EnvironmentName;
@@ -192,7 +202,7 @@ function resolve(props: BoltLinkChartProps): Resolved {
 
 /**
  * The BoltLink backend release: Deployment (PM2 cluster per pod, sized from
- * infra/sizing.ts), Service, ConfigMap, ServiceAccount, HPA, PDB and the
+ * common/sizing.ts), Service, ConfigMap, ServiceAccount, HPA, PDB and the
  * backend's NetworkPolicy; with a namespace of its own, also the Namespace
  * and a namespace-wide default deny. Secrets are referenced by name, never
  * created here.
@@ -259,21 +269,6 @@ export class BoltLinkChart extends Chart {
 
   private deploymentObject(r: Resolved, serviceAccount: kplus.ServiceAccount, config: kplus.ConfigMap) {
     const s = r.sizing;
-    const secretEnv = (secretName: string, key: string) =>
-      kplus.EnvValue.fromSecretValue({
-        secret: kplus.Secret.fromSecretName(this, `secret-${secretName}-${key}`, secretName),
-        key,
-      });
-    const scratch = kplus.Volume.fromEmptyDir(this, 'scratch', 'scratch', { sizeLimit: Size.mebibytes(s.scratchMiB) });
-    const probe = (path: string, t: Sizing['livenessProbe']) =>
-      kplus.Probe.fromHttpGet(path, {
-        port: DEFAULT_PORT,
-        periodSeconds: Duration.seconds(t.periodSeconds),
-        timeoutSeconds: Duration.seconds(t.timeoutSeconds),
-        failureThreshold: t.failureThreshold,
-        initialDelaySeconds: Duration.seconds(0),
-      });
-
     const deployment = new kplus.Deployment(this, 'deployment', {
       metadata: {
         ...this.meta(r, DEPLOYMENT_NAME),
@@ -301,52 +296,74 @@ export class BoltLinkChart extends Chart {
         maxSurge: kplus.PercentOrAbsolute.absolute(s.maxSurgePods),
         maxUnavailable: kplus.PercentOrAbsolute.absolute(0),
       }),
-      containers: [
-        {
-          name: CONTAINER_NAME,
-          image: r.image,
-          // cdk8s-plus-27 defaults to Always, which asks the registry at every pod start (a registry
-          // outage then blocks scale-ups and restarts). Tags here are pinned and never 'latest'.
-          imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
-          // Migrate, then exec pm2-runtime: see service/bin/migrate-then-serve.sh for why not an init container.
-          command: [MIGRATE_THEN_SERVE],
-          ports: [
-            { number: DEFAULT_PORT, name: HTTP_PORT_NAME },
-            { number: DEFAULT_METRICS_PORT, name: METRICS_PORT_NAME },
-          ],
-          envVariables: {
-            PM2_INSTANCES: kplus.EnvValue.fromValue(String(s.pm2Instances)),
-            DATABASE_URL: secretEnv(r.secrets.database, 'url'),
-            REDIS_URL: secretEnv(r.secrets.redis, 'url'),
-            API_TOKENS: secretEnv(r.secrets.apiTokens, 'tokens'),
-          },
-          envFrom: [kplus.Env.fromConfigMap(config)],
-          // cdk8s-plus-27 has hidden defaults for both: every value is set here.
-          resources: {
-            cpu: { request: kplus.Cpu.millis(s.cpuRequestMilli), limit: kplus.Cpu.millis(s.cpuLimitMilli) },
-            memory: { request: Size.mebibytes(s.memoryRequestMiB), limit: Size.mebibytes(s.memoryLimitMiB) },
-          },
-          securityContext: {
-            ensureNonRoot: true,
-            user: APP_UID,
-            group: APP_GID,
-            readOnlyRootFilesystem: true,
-            allowPrivilegeEscalation: false,
-            privileged: false,
-            // cdk8s-plus-27's Capability enum has no ALL (only CAP_* names), but Kubernetes spells it 'ALL'.
-            capabilities: { drop: ['ALL' as kplus.Capability] },
-          },
-          volumeMounts: [{ path: SCRATCH_DIR, volume: scratch }],
-          startup: probe('/livez', s.startupProbe),
-          liveness: probe('/livez', s.livenessProbe),
-          readiness: probe('/ready', s.readinessProbe),
-          ...(s.preStopDelaySeconds > 0
-            ? { lifecycle: { preStop: kplus.Handler.fromCommand(['sleep', String(s.preStopDelaySeconds)]) } }
-            : {}),
-        },
-      ],
+      containers: [this.backendContainer(r, config)],
     });
     deployment.select(kplus.LabelSelector.of({ labels: r.selector }));
+    this.patchPodSpec(deployment, r);
+    return deployment;
+  }
+
+  /** The one container: pm2-runtime after the migration, its ports, env, resources, hardening, scratch and probes. */
+  private backendContainer(r: Resolved, config: kplus.ConfigMap): kplus.ContainerProps {
+    const s = r.sizing;
+    const scratch = kplus.Volume.fromEmptyDir(this, 'scratch', 'scratch', { sizeLimit: Size.mebibytes(s.scratchMiB) });
+    return {
+      name: CONTAINER_NAME,
+      image: r.image,
+      // cdk8s-plus-27 defaults to Always, which asks the registry at every pod start (a registry
+      // outage then blocks scale-ups and restarts). Tags here are pinned and never 'latest'.
+      imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+      // Migrate, then exec pm2-runtime: see service/bin/migrate-then-serve.sh for why not an init container.
+      command: [MIGRATE_THEN_SERVE],
+      ports: [
+        { number: DEFAULT_PORT, name: HTTP_PORT_NAME },
+        { number: DEFAULT_METRICS_PORT, name: METRICS_PORT_NAME },
+      ],
+      envVariables: this.containerEnv(r),
+      envFrom: [kplus.Env.fromConfigMap(config)],
+      // cdk8s-plus-27 has hidden defaults for both: every value is set here.
+      resources: {
+        cpu: { request: kplus.Cpu.millis(s.cpuRequestMilli), limit: kplus.Cpu.millis(s.cpuLimitMilli) },
+        memory: { request: Size.mebibytes(s.memoryRequestMiB), limit: Size.mebibytes(s.memoryLimitMiB) },
+      },
+      securityContext: {
+        ensureNonRoot: true,
+        user: APP_UID,
+        group: APP_GID,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        privileged: false,
+        // cdk8s-plus-27's Capability enum has no ALL (only CAP_* names), but Kubernetes spells it 'ALL'.
+        capabilities: { drop: ['ALL' as kplus.Capability] },
+      },
+      volumeMounts: [{ path: SCRATCH_DIR, volume: scratch }],
+      startup: httpProbe('/livez', s.startupProbe),
+      liveness: httpProbe('/livez', s.livenessProbe),
+      readiness: httpProbe('/ready', s.readinessProbe),
+      ...(s.preStopDelaySeconds > 0
+        ? { lifecycle: { preStop: kplus.Handler.fromCommand(['sleep', String(s.preStopDelaySeconds)]) } }
+        : {}),
+    };
+  }
+
+  /** The worker count, and the secrets' values by reference (the chart never holds one). */
+  private containerEnv(r: Resolved): Record<string, kplus.EnvValue> {
+    const secretEnv = (secretName: string, key: string) =>
+      kplus.EnvValue.fromSecretValue({
+        secret: kplus.Secret.fromSecretName(this, `secret-${secretName}-${key}`, secretName),
+        key,
+      });
+    return {
+      PM2_INSTANCES: kplus.EnvValue.fromValue(String(r.sizing.pm2Instances)),
+      DATABASE_URL: secretEnv(r.secrets.database, 'url'),
+      REDIS_URL: secretEnv(r.secrets.redis, 'url'),
+      API_TOKENS: secretEnv(r.secrets.apiTokens, 'tokens'),
+    };
+  }
+
+  /** What cdk8s-plus-27 cannot say: ephemeral storage in MiB, the seccomp profile, preferred spreading. */
+  private patchPodSpec(deployment: kplus.Deployment, r: Resolved): void {
+    const s = r.sizing;
     // cdk8s-plus-27 renders ephemeral storage only in whole GiB and has no seccompProfile.
     // Patches apply before the typed serializer, which reads a Quantity's `.value`.
     const container = '/spec/template/spec/containers/0';
@@ -371,7 +388,6 @@ export class BoltLinkChart extends Chart {
         })),
       ),
     );
-    return deployment;
   }
 
   private serviceObject(r: Resolved): void {

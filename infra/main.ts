@@ -2,7 +2,7 @@ import { App } from 'cdk8s';
 import { BoltLinkChart } from './chart';
 import { synthMonitoring } from './monitoring/manifests';
 import { imageRef } from './release';
-import { ENVIRONMENTS, type EnvironmentName } from './sizing';
+import { ENVIRONMENTS, type EnvironmentName } from '../common/sizing';
 
 /**
  * The only file that synthesizes. `cdk8s synth` (or `make synth`) writes

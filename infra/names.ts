@@ -1,4 +1,4 @@
-import { APP_NAME } from '../service/src/contract';
+import { APP_NAME } from '../common/contract';
 
 /**
  * Names the operations guide uses verbatim (`kubectl set image

@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from '../service/src/config';
 import { CONFIG_NAME } from './names';
 import { pssViolations } from './pod-security';
 import { checkManifests, type K8sObject } from './rules';
-import { ENVIRONMENTS, SizingError, sizingFor, type Sizing } from './sizing';
+import { ENVIRONMENTS, SizingError, sizingFor, type Sizing } from '../common/sizing';
 
 /**
  * `make preflight ENV=prod [URL=https://…] [ENV_FILE=secrets.env]`: walks the
@@ -59,15 +59,18 @@ interface Check {
   readonly name: string;
   /** Checks that read the manifests run only when `out` exists. */
   readonly needs?: 'manifests';
-  readonly run: (c: Context) => Item | Promise<Item>;
+  readonly run: (c: Context) => Verdict | Promise<Verdict>;
 }
 
-const item = (name: string, ok: boolean, pass: string, fail: string): Item => ({
-  name,
-  status: ok ? 'PASS' : 'FAIL',
-  detail: ok ? pass : fail,
-});
-const skip = (name: string, detail: string): Item => ({ name, status: 'SKIP', detail });
+/** A check's outcome, the message for either result; the walk names the item (Check.name). */
+type Verdict = { readonly ok: boolean; readonly pass: string; readonly fail: string } | { readonly skip: string };
+const verdict = (ok: boolean, pass: string, fail: string): Verdict => ({ ok, pass, fail });
+/** The check needs an input that was not given. */
+const skip = (detail: string): Verdict => ({ skip: detail });
+const itemOf = (name: string, v: Verdict): Item =>
+  'skip' in v
+    ? { name, status: 'SKIP', detail: v.skip }
+    : { name, status: v.ok ? 'PASS' : 'FAIL', detail: v.ok ? v.pass : v.fail };
 
 /** PM2 reads the CommonJS ecosystem file with its environment set; so does this, in a child, leaving ours alone. */
 function loadEcosystem(environment: string, s: Sizing): any {
@@ -96,8 +99,7 @@ function readObjects(dir: string): K8sObject[] {
     .flatMap((f) => parseAllDocuments(readFileSync(path.join(dir, f), 'utf8')).map((d) => d.toJSON() as K8sObject));
 }
 
-function manifestsCurrent(c: Context): Item {
-  const name = 'manifests current';
+function manifestsCurrent(c: Context): Verdict {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'preflight-'));
   try {
     const r = spawnSync('npx', ['--no-install', 'cdk8s', 'synth', '--no-check-upgrade', '--output', tmp], {
@@ -105,7 +107,7 @@ function manifestsCurrent(c: Context): Item {
       encoding: 'utf8',
       env: { ...process.env, BOLTLINK_ENV: c.environment },
     });
-    if (r.status !== 0) return item(name, false, '', `synth failed: ${r.stderr.trim().split('\n')[0]}`);
+    if (r.status !== 0) return verdict(false, '', `synth failed: ${r.stderr.trim().split('\n')[0]}`);
     // Every file, monitoring/ included.
     const files = (dir: string) =>
       (readdirSync(dir, { recursive: true }) as string[]).filter((f) => statSync(path.join(dir, f)).isFile()).sort();
@@ -116,8 +118,7 @@ function manifestsCurrent(c: Context): Item {
         readFileSync(path.join(c.out, f), 'utf8') !== readFileSync(path.join(tmp, f), 'utf8'),
     );
     const extra = files(c.out).filter((f) => !fresh.includes(f));
-    return item(
-      name,
+    return verdict(
       stale.length === 0 && extra.length === 0,
       `${c.out} equals a fresh synth (${fresh.join(', ')})`,
       `${c.out} differs from a fresh synth: ${[...stale, ...extra].join(', ')}; run make synth ENV=${c.environment}`,
@@ -137,8 +138,7 @@ async function probe(url: string, p: string): Promise<string> {
 }
 
 /** The newest measurement in `results`: a make bench run with measured cases, or an npm run loadtest run. */
-function latestLoadTest(results: string): Item {
-  const name = 'load test run';
+function latestLoadTest(results: string): Verdict {
   const runs = existsSync(results)
     ? readdirSync(results)
         .filter((f) => /^(bench-latest|load-.*)\.json$/.test(f))
@@ -156,17 +156,16 @@ function latestLoadTest(results: string): Item {
     const when = new Date(run.at).toISOString();
     if (path.basename(run.file) === 'bench-latest.json') {
       const measured = Object.values(r?.results ?? {}).filter((c: any) => c?.requests?.total > 0).length;
-      if (measured > 0) return item(name, true, `${run.file}: ${measured} cases measured, ${when}`, '');
+      if (measured > 0) return verdict(true, `${run.file}: ${measured} cases measured, ${when}`, '');
     } else if (r?.requests?.total > 0) {
-      return item(
-        name,
+      return verdict(
         r.verdict?.passed === true,
         `${run.file}: ${r.requests.total} requests, thresholds met, ${when}`,
         `${run.file}: ${r.requests.total} requests, thresholds missed (error rate ${r.verdict?.errorRate}, p95 ${r.latencyMs?.p95} ms)`,
       );
     }
   }
-  return item(name, false, '', `no measured load test in ${results}: ${how}`);
+  return verdict(false, '', `no measured load test in ${results}: ${how}`);
 }
 
 /** The guide's production checklist, in order. */
@@ -174,21 +173,19 @@ const CHECKS: readonly Check[] = [
   {
     name: 'build (npm run build)',
     run: () => {
-      const built = ['dist/service/src/main.js', 'dist/infra/sizing.js'].map((f) => path.join(ROOT, f));
-      return item(
-        'build (npm run build)',
+      const built = ['dist/service/src/main.js', 'dist/common/sizing.js'].map((f) => path.join(ROOT, f));
+      return verdict(
         built.every((f) => existsSync(f)) &&
-          statSync(built[1]!).mtimeMs >= statSync(path.join(ROOT, 'infra/sizing.ts')).mtimeMs,
-        'dist/ holds the service and a sizing no older than infra/sizing.ts',
-        'dist/ is missing or older than infra/sizing.ts: run npm run build',
+          statSync(built[1]!).mtimeMs >= statSync(path.join(ROOT, 'common/sizing.ts')).mtimeMs,
+        'dist/ holds the service and a sizing no older than common/sizing.ts',
+        'dist/ is missing or older than common/sizing.ts: run npm run build',
       );
     },
   },
   {
     name: 'PM2 ecosystem reviewed',
     run: ({ ecosystem: app, sizing: s }) =>
-      item(
-        'PM2 ecosystem reviewed',
+      verdict(
         !app.error && app.exec_mode === 'cluster' && app.instances === s.pm2Instances,
         `cluster mode, ${app.instances} instances from the sizing (never 'max')`,
         app.error ?? `exec_mode ${app.exec_mode}, instances ${app.instances}; the sizing says ${s.pm2Instances}`,
@@ -200,8 +197,7 @@ const CHECKS: readonly Check[] = [
       const heap = Number(/--max-old-space-size=(\d+)/.exec((app.node_args ?? []).join(' '))?.[1]);
       const restart = Number(/^(\d+)M$/.exec(app.max_memory_restart ?? '')?.[1]);
       const perWorker = s.memoryMiBPerWorker;
-      return item(
-        'heap and memory restart consistent with the sizing',
+      return verdict(
         heap === s.heapMiBPerWorker && restart === s.maxMemoryRestartMiB && heap < restart && restart <= perWorker,
         `heap ${heap} MiB < restart ${restart} MiB <= ${perWorker} MiB per worker of the ${s.memoryLimitMiB} MiB limit`,
         `heap ${heap} MiB, restart ${restart} MiB, ${perWorker} MiB per worker; the sizing says heap ${s.heapMiBPerWorker}, restart ${s.maxMemoryRestartMiB}`,
@@ -216,8 +212,7 @@ const CHECKS: readonly Check[] = [
       const workers = Number(c.env.find((e: any) => e.name === 'PM2_INSTANCES')?.value);
       const limit = c.resources.limits.cpu as string;
       const cores = limit.endsWith('m') ? Number(limit.slice(0, -1)) / 1000 : Number(limit);
-      return item(
-        'workers match the pod CPU',
+      return verdict(
         workers === s.pm2Instances && cores === s.cpuLimitMilli / 1000 && workers <= Math.ceil(cores),
         `${workers} workers for a ${limit} CPU limit`,
         `${workers} workers, CPU limit ${limit}; the sizing says ${s.pm2Instances} workers, ${s.cpuLimitMilli}m`,
@@ -228,8 +223,7 @@ const CHECKS: readonly Check[] = [
     name: 'NODE_ENV=production',
     needs: 'manifests',
     run: ({ configMap }) =>
-      item(
-        'NODE_ENV=production',
+      verdict(
         configMap.data.NODE_ENV === 'production',
         'in the ConfigMap',
         `ConfigMap NODE_ENV is ${configMap.data.NODE_ENV}`,
@@ -250,8 +244,7 @@ const CHECKS: readonly Check[] = [
         ...(origins.includes('*') ? [`ALLOWED_ORIGINS '*' is refused in production`] : []),
         ...placeholders.map((u) => `${u} is a placeholder`),
       ];
-      return item(
-        'public URL and CORS origins are real',
+      return verdict(
         problems.length === 0,
         `PUBLIC_BASE_URL ${base}, ALLOWED_ORIGINS ${origins.join(',')}`,
         `${problems.join('; ')}: set BOLTLINK_PUBLIC_BASE_URL and BOLTLINK_ALLOWED_ORIGINS, then make synth`,
@@ -265,8 +258,7 @@ const CHECKS: readonly Check[] = [
       const home = configMap.data.PM2_HOME as string;
       const mounts = (c.volumeMounts ?? []).map((m: any) => m.mountPath as string);
       const under = mounts.find((m: string) => home === m || home.startsWith(`${m}/`));
-      return item(
-        'logs and PM2 state writable',
+      return verdict(
         c.securityContext?.readOnlyRootFilesystem !== true || under !== undefined,
         `PM2_HOME ${home} is on the writable volume at ${under}; logs go to stdout`,
         `PM2_HOME ${home} is on the read-only root filesystem`,
@@ -278,7 +270,7 @@ const CHECKS: readonly Check[] = [
     needs: 'manifests',
     run: ({ objects, environment, deployment }) => {
       const v = [...checkManifests(objects, { environment }), ...pssViolations(deployment.spec.template)];
-      return item('cluster rules and restricted Pod Security', v.length === 0, 'no violation', v.join('; '));
+      return verdict(v.length === 0, 'no violation', v.join('; '));
     },
   },
   {
@@ -286,8 +278,7 @@ const CHECKS: readonly Check[] = [
     needs: 'manifests',
     run: ({ deployment, container: c }) => {
       const a = deployment.spec.template.metadata.annotations ?? {};
-      return item(
-        'monitoring configured',
+      return verdict(
         a['prometheus.io/scrape'] === 'true' &&
           (c.ports ?? []).some((p: any) => String(p.containerPort) === a['prometheus.io/port']),
         `Prometheus scrapes :${a['prometheus.io/port']}${a['prometheus.io/path']}`,
@@ -299,16 +290,15 @@ const CHECKS: readonly Check[] = [
     name: 'config present and valid',
     needs: 'manifests',
     run: ({ envFile, container: c, configMap }) => {
-      const name = 'config present and valid';
-      if (!envFile) return skip(name, 'no --env-file with the Secrets’ values given');
+      if (!envFile) return skip('no --env-file with the Secrets’ values given');
       const literal = Object.fromEntries(
         (c.env ?? []).filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]),
       );
       try {
         loadConfig({ ...configMap.data, ...literal, ...parseEnv(readFileSync(envFile, 'utf8')) });
-        return item(name, true, 'ConfigMap + Secrets parse with the service’s config', '');
+        return verdict(true, 'ConfigMap + Secrets parse with the service’s config', '');
       } catch (err) {
-        if (err instanceof ConfigError) return item(name, false, '', err.problems.join('; '));
+        if (err instanceof ConfigError) return verdict(false, '', err.problems.join('; '));
         throw err;
       }
     },
@@ -316,17 +306,17 @@ const CHECKS: readonly Check[] = [
   {
     name: 'health checks passing',
     run: async ({ url }) => {
-      if (!url) return skip('health checks passing', 'no --url given');
+      if (!url) return skip('no --url given');
       const h = await probe(url, '/health');
-      return item('health checks passing', h.startsWith('200 '), `GET /health → ${h}`, `GET /health → ${h}`);
+      return verdict(h.startsWith('200 '), `GET /health → ${h}`, `GET /health → ${h}`);
     },
   },
   {
     name: 'ready for traffic',
     run: async ({ url }) => {
-      if (!url) return skip('ready for traffic', 'no --url given');
+      if (!url) return skip('no --url given');
       const r = await probe(url, '/ready');
-      return item('ready for traffic', r.startsWith('200 '), `GET /ready → ${r}`, `GET /ready → ${r}`);
+      return verdict(r.startsWith('200 '), `GET /ready → ${r}`, `GET /ready → ${r}`);
     },
   },
   { name: 'load test run', run: ({ results }) => latestLoadTest(results) },
@@ -339,8 +329,7 @@ const CHECKS: readonly Check[] = [
     name,
     run: () => {
       const text = existsSync(path.join(ROOT, file)) ? readFileSync(path.join(ROOT, file), 'utf8') : '';
-      return item(
-        name,
+      return verdict(
         text.split('\n').includes(heading),
         `${file}: ${heading.replace(/^#+ /, '')}`,
         `${file} has no '${heading}'`,
@@ -400,12 +389,14 @@ export async function preflight(argv: readonly string[]): Promise<Item[]> {
   for (const check of CHECKS) {
     if (check.needs === 'manifests' && !existsSync(out)) {
       if (!items.some((i) => i.name === 'manifests present')) {
-        items.push(item('manifests present', false, '', `${out} does not exist: run make synth ENV=${environment}`));
+        items.push(
+          itemOf('manifests present', verdict(false, '', `${out} does not exist: run make synth ENV=${environment}`)),
+        );
       }
       continue;
     }
     try {
-      items.push(await check.run(context));
+      items.push(itemOf(check.name, await check.run(context)));
     } catch (err) {
       items.push({ name: check.name, status: 'FAIL', detail: (err as Error).message.split('\n')[0]! });
     }

@@ -1,5 +1,5 @@
 import { version } from '../package.json';
-import { IMAGE_REPOSITORY } from '../service/src/contract';
+import { IMAGE_REPOSITORY } from '../common/contract';
 
 /**
  * The image a release runs: IMAGE (default boltlink-backend) and TAG

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_PORT } from '../service/src/contract';
+import { DEFAULT_PORT } from '../common/contract';
 import { html, summary } from './report';
 import { meetsThresholds, runMix } from './runner';
 import { scenario } from './scenario';

@@ -1,12 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { SIZINGS, sizingFor, type EnvironmentName } from '../infra/sizing';
+import { SIZINGS, sizingFor, type EnvironmentName } from '../common/sizing';
 import { GUIDE_REQ_PER_SEC_PER_CORE } from './guide';
 
 /**
  * `make plan`: the operations guide's capacity tables, computed from
- * infra/sizing.ts and the latest `make bench` (loadtest/results/bench-latest.json).
+ * common/sizing.ts and the latest `make bench` (loadtest/results/bench-latest.json).
  * Throughput scales per worker from the measured cached-redirect rate of one
  * PM2 worker on one core. Without a bench result it falls back to the guide's
  * estimate and says so on every table.
@@ -61,7 +61,7 @@ out.push(
   ),
 );
 
-out.push('', 'Per environment (infra/sizing.ts):', '');
+out.push('', 'Per environment (common/sizing.ts):', '');
 // Environments that run in a cluster for users: not the local, bench and cluster-test ones.
 const envs = (Object.keys(SIZINGS) as EnvironmentName[]).filter((e) => e === 'staging' || e === 'prod');
 out.push(

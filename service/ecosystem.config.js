@@ -1,6 +1,6 @@
 /**
  * PM2 cluster mode for the BoltLink backend. Every number comes from
- * infra/sizing.ts (compiled to dist/infra/sizing.js): the image bakes
+ * common/sizing.ts (compiled to dist/common/sizing.js): the image bakes
  * PM2_INSTANCES and BOLTLINK_SIZING from it, and this file derives the rest
  * (heap, memory restarts, kill_timeout, pool size) from the same declaration.
  *
@@ -8,7 +8,8 @@
  * quota, so a 2-CPU pod on a 64-core node would fork 64 workers.
  */
 const path = require('node:path');
-const { sizingFor } = require('../dist/infra/sizing.js');
+const { sizingFor } = require('../dist/common/sizing.js');
+const { PM2_APP_NAME } = require('../dist/common/contract.js');
 
 const environment = process.env.BOLTLINK_SIZING || 'local';
 const sizing = sizingFor(environment);
@@ -16,7 +17,7 @@ const sizing = sizingFor(environment);
 function requireInstances(raw) {
   if (raw === undefined || raw === '') {
     throw new Error(
-      `PM2_INSTANCES is not set. The image bakes it from infra/sizing.ts; outside the image use the npm scripts ` +
+      `PM2_INSTANCES is not set. The image bakes it from common/sizing.ts; outside the image use the npm scripts ` +
         `(npm run start:cluster), which set it from the '${environment}' sizing (${sizing.pm2Instances}).`,
     );
   }
@@ -34,7 +35,7 @@ function requireInstances(raw) {
 module.exports = {
   apps: [
     {
-      name: 'boltlink-api',
+      name: PM2_APP_NAME,
       script: path.join(__dirname, '../dist/service/src/main.js'),
       cwd: path.join(__dirname, '..'),
       exec_mode: 'cluster',

@@ -1,7 +1,7 @@
 /**
  * The test projects (`npm test` runs all three; `npx jest --selectProjects unit` one):
  * - unit: in-process code with no database, Redis, build or child process to wait for
- *   (sizing, config, the cgroup guard, the worker cache, the chart and its rules) — seconds;
+ *   (sizing, metric names, config, the cgroup guard, the worker cache, the chart and its rules) — seconds;
  * - integration: the service in-process against a scratch PostgreSQL database and Redis;
  * - process: real processes — the built service, PM2, cdk8s synth, promtool, Prometheus,
  *   the command-line tools; builds first.
@@ -20,7 +20,7 @@ const unit = {
   ...shared,
   displayName: 'unit',
   testMatch: [
-    '<rootDir>/infra/test/sizing.test.ts',
+    '<rootDir>/common/test/**/*.test.ts',
     '<rootDir>/infra/test/chart.test.ts',
     '<rootDir>/infra/test/pod-security.test.ts',
     '<rootDir>/service/test/config.test.ts',

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { DEFAULT_METRICS_PORT } from '../service/src/contract';
+import { DEFAULT_METRICS_PORT } from '../common/contract';
 import { freePort, ROOT, spawnServing, testEnv, waitReady } from './service';
 
 const run = promisify(execFile);

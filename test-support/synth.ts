@@ -6,7 +6,7 @@ import { Testing } from 'cdk8s';
 import { parseAllDocuments } from 'yaml';
 import { BoltLinkChart, type BoltLinkChartProps } from '../infra/chart';
 import type { K8sObject } from '../infra/rules';
-import type { EnvironmentName } from '../infra/sizing';
+import type { EnvironmentName } from '../common/sizing';
 
 import { ROOT } from './root';
 
@@ -68,10 +68,11 @@ export function quantity(q: string): number {
 /** A scratch copy of what `make synth` needs, sharing node_modules, so a test can break sizing.ts safely. */
 export function scratchProject(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'boltlink-synth-'));
-  // service/src: what infra imports from the service (the contract, config's schema, the histogram's buckets).
-  for (const f of ['Makefile', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'infra', 'charts-out', 'service/src']) {
+  // Of the service, only the config schema infra reads: a synth that needs more of it fails here.
+  for (const f of ['Makefile', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'common', 'infra', 'charts-out']) {
     cpSync(path.join(ROOT, f), path.join(dir, f), { recursive: true });
   }
+  cpSync(path.join(ROOT, 'service/src/config.ts'), path.join(dir, 'service/src/config.ts'));
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   return dir;
 }

@@ -1,4 +1,4 @@
-import { sizingFor } from '../sizing';
+import { sizingFor } from '../../common/sizing';
 import { alertsOf, ruleGroups } from '../monitoring/alerts';
 import { cell } from './markdown';
 

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { createScratchDatabase, withClient } from '../../test-support/databases';
 import { freePort, json, SECOND_TOKEN, slowCreate, sql, TOKEN, uniqueSlug, waitFor } from '../../test-support/service';
-import { APP_UID } from '../../service/src/contract';
-import { sizingFor, type EnvironmentName } from '../sizing';
+import { APP_UID } from '../../common/contract';
+import { sizingFor, type EnvironmentName } from '../../common/sizing';
 import { container, envValue, ROOT, synth } from '../../test-support/synth';
 
 /**

@@ -10,8 +10,9 @@ import {
 import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
 import { PanelBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
 import { DEPLOYMENT_NAME } from '../names';
-import { BYTES_PER_MIB, type Sizing } from '../sizing';
-import { CPU_SATURATED, errorBudget, SLOS } from './alerts';
+import { BYTES_PER_MIB } from '../../common/contract';
+import type { Sizing } from '../../common/sizing';
+import { CPU_SATURATED, errorBudget, SLO } from './alerts';
 import { queries } from './queries';
 
 const RATE = '$__rate_interval';
@@ -28,138 +29,145 @@ interface PanelSpec {
   readonly min?: number;
 }
 
+type Row = { readonly row: string; readonly panels: readonly PanelSpec[] };
+
 /** Every panel of the dashboard by row: the tests evaluate each query against a real Prometheus. */
-export function dashboardPanels(s: Sizing): { readonly row: string; readonly panels: readonly PanelSpec[] }[] {
+export function dashboardPanels(s: Sizing): Row[] {
+  return [
+    { row: 'Golden signals', panels: goldenSignals(s) },
+    { row: 'Workers', panels: workerPanels(s) },
+    { row: 'Cache and dependencies', panels: dependencyPanels(s) },
+  ];
+}
+
+/** Traffic, errors (against the availability SLO), latency (against the latency SLO), saturation. */
+function goldenSignals(s: Sizing): PanelSpec[] {
   const W = s.pm2Instances;
-  const availability = SLOS.find((slo) => slo.name === 'redirect-availability')!;
-  const latency = SLOS.find((slo) => slo.name === 'redirect-latency')!;
   return [
     {
-      row: 'Golden signals',
-      panels: [
-        {
-          title: 'Traffic',
-          description: 'Requests per second over every pod, and by status.',
-          unit: 'reqps',
-          targets: [
-            { expr: queries.traffic(RATE), legend: 'all' },
-            { expr: queries.trafficByStatus(RATE), legend: '{{status}}' },
-          ],
-        },
-        {
-          title: '5xx ratio',
-          description: 'Share of requests answered 5xx; the line is the redirect availability objective’s budget.',
-          unit: 'percentunit',
-          targets: [
-            { expr: queries.errorRatio(RATE), legend: 'all routes' },
-            { expr: queries.redirectErrorRatio(RATE), legend: 'redirect' },
-          ],
-          lines: [{ value: errorBudget(availability), color: 'red' }],
-          min: 0,
-        },
-        {
-          title: 'Latency by route',
-          description: `p50 and p99 in the pod (no network in front); the line is the latency objective’s ${latency.thresholdSeconds * 1000} ms.`,
-          unit: 's',
-          targets: [
-            { expr: queries.latencyByRoute(0.5, RATE), legend: 'p50 {{route}}' },
-            { expr: queries.latencyByRoute(0.99, RATE), legend: 'p99 {{route}}' },
-          ],
-          lines: [{ value: latency.thresholdSeconds, color: 'red' }],
-          min: 0,
-        },
-        {
-          title: 'CPU saturation',
-          description: `CPU used by each pod’s workers over its ${W} baked PM2 workers (1 = every worker busy); the line is where BoltLinkCpuSaturated fires.`,
-          unit: 'percentunit',
-          targets: [{ expr: queries.cpuSaturation(RATE, W), legend: '{{pod}}' }],
-          lines: [{ value: CPU_SATURATED, color: 'orange' }],
-          min: 0,
-        },
+      title: 'Traffic',
+      description: 'Requests per second over every pod, and by status.',
+      unit: 'reqps',
+      targets: [
+        { expr: queries.traffic(RATE), legend: 'all' },
+        { expr: queries.trafficByStatus(RATE), legend: '{{status}}' },
       ],
     },
     {
-      row: 'Workers',
-      panels: [
-        {
-          title: 'Worker memory (resident)',
-          description: `Each PM2 worker’s RSS; PM2 restarts a worker at max_memory_restart (${s.maxMemoryRestartMiB} MiB), the container is OOM-killed at ${s.memoryLimitMiB} MiB.`,
-          unit: 'bytes',
-          targets: [{ expr: queries.workerResidentMemory(), legend: '{{pod}} worker {{worker}}' }],
-          lines: [{ value: s.maxMemoryRestartMiB * BYTES_PER_MIB, color: 'red' }],
-          min: 0,
-        },
-        {
-          title: 'Worker heap',
-          description: `V8 heap in use per worker against --max-old-space-size=${s.heapMiBPerWorker} MiB.`,
-          unit: 'bytes',
-          targets: [{ expr: queries.workerHeapUsed(), legend: '{{pod}} worker {{worker}}' }],
-          lines: [{ value: s.heapMiBPerWorker * BYTES_PER_MIB, color: 'red' }],
-          min: 0,
-        },
-        {
-          title: 'Ready workers',
-          description: `Workers answering /ready 200 per pod, of ${W}.`,
-          unit: 'short',
-          targets: [{ expr: queries.readyWorkers(), legend: '{{pod}}' }],
-          lines: [{ value: W, color: 'green' }],
-          min: 0,
-        },
-        {
-          title: 'Worker restarts',
-          description:
-            'Worker starts per pod in the interval (PM2 restarts inside the pod; kubectl’s RESTARTS stays 0).',
-          unit: 'short',
-          targets: [{ expr: queries.workerRestarts(RATE), legend: '{{pod}}' }],
-          min: 0,
-        },
+      title: '5xx ratio',
+      description: 'Share of requests answered 5xx; the line is the redirect availability objective’s budget.',
+      unit: 'percentunit',
+      targets: [
+        { expr: queries.errorRatio(RATE), legend: 'all routes' },
+        { expr: queries.redirectErrorRatio(RATE), legend: 'redirect' },
       ],
+      lines: [{ value: errorBudget(SLO.availability), color: 'red' }],
+      min: 0,
     },
     {
-      row: 'Cache and dependencies',
-      panels: [
-        {
-          title: 'Cache lookups',
-          description: 'Redirect lookups by tier (local worker cache, Redis, PostgreSQL) and result.',
-          unit: 'reqps',
-          targets: [
-            { expr: queries.cacheLookups(RATE), legend: '{{tier}} {{result}}' },
-            { expr: queries.cacheInvalidations(RATE), legend: 'invalidations received' },
-          ],
-          min: 0,
-        },
-        {
-          title: 'Worker cache entries',
-          description:
-            'Entries in the pods’ worker caches (LOCAL_CACHE_MAX_ENTRIES and LOCAL_CACHE_MAX_MIB bound each worker).',
-          unit: 'short',
-          targets: [{ expr: queries.localCacheEntries(), legend: '{{pod}}' }],
-          min: 0,
-        },
-        {
-          title: 'Database pool',
-          description: `Connections per pod by state; the pool holds ${s.dbPoolPerWorker} per worker × ${W}. Waiting > 0 is saturation.`,
-          unit: 'short',
-          targets: [{ expr: queries.dbPool(), legend: '{{pod}} {{state}}' }],
-          lines: [{ value: s.dbPoolPerPod, color: 'red' }],
-          min: 0,
-        },
-        {
-          title: 'Redis-connected workers',
-          description: `Workers whose Redis connection is ready, per pod, of ${W}.`,
-          unit: 'short',
-          targets: [{ expr: queries.redisConnectedWorkers(), legend: '{{pod}}' }],
-          lines: [{ value: W, color: 'green' }],
-          min: 0,
-        },
-        {
-          title: 'Metrics aggregation misses',
-          description: 'Workers that missed the pod’s /metrics aggregation deadline in the interval.',
-          unit: 'short',
-          targets: [{ expr: queries.aggregationMisses(RATE), legend: '{{pod}}' }],
-          min: 0,
-        },
+      title: 'Latency by route',
+      description: `p50 and p99 in the pod (no network in front); the line is the latency objective’s ${SLO.latency.thresholdSeconds * 1000} ms.`,
+      unit: 's',
+      targets: [
+        { expr: queries.latencyByRoute(0.5, RATE), legend: 'p50 {{route}}' },
+        { expr: queries.latencyByRoute(0.99, RATE), legend: 'p99 {{route}}' },
       ],
+      lines: [{ value: SLO.latency.thresholdSeconds, color: 'red' }],
+      min: 0,
+    },
+    {
+      title: 'CPU saturation',
+      description: `CPU used by each pod’s workers over its ${W} baked PM2 workers (1 = every worker busy); the line is where BoltLinkCpuSaturated fires.`,
+      unit: 'percentunit',
+      targets: [{ expr: queries.cpuSaturation(RATE, W), legend: '{{pod}}' }],
+      lines: [{ value: CPU_SATURATED, color: 'orange' }],
+      min: 0,
+    },
+  ];
+}
+
+/** Each worker's memory and heap against the sizing's limits, readiness, restarts. */
+function workerPanels(s: Sizing): PanelSpec[] {
+  const W = s.pm2Instances;
+  return [
+    {
+      title: 'Worker memory (resident)',
+      description: `Each PM2 worker’s RSS; PM2 restarts a worker at max_memory_restart (${s.maxMemoryRestartMiB} MiB), the container is OOM-killed at ${s.memoryLimitMiB} MiB.`,
+      unit: 'bytes',
+      targets: [{ expr: queries.workerResidentMemory(), legend: '{{pod}} worker {{worker}}' }],
+      lines: [{ value: s.maxMemoryRestartMiB * BYTES_PER_MIB, color: 'red' }],
+      min: 0,
+    },
+    {
+      title: 'Worker heap',
+      description: `V8 heap in use per worker against --max-old-space-size=${s.heapMiBPerWorker} MiB.`,
+      unit: 'bytes',
+      targets: [{ expr: queries.workerHeapUsed(), legend: '{{pod}} worker {{worker}}' }],
+      lines: [{ value: s.heapMiBPerWorker * BYTES_PER_MIB, color: 'red' }],
+      min: 0,
+    },
+    {
+      title: 'Ready workers',
+      description: `Workers answering /ready 200 per pod, of ${W}.`,
+      unit: 'short',
+      targets: [{ expr: queries.readyWorkers(), legend: '{{pod}}' }],
+      lines: [{ value: W, color: 'green' }],
+      min: 0,
+    },
+    {
+      title: 'Worker restarts',
+      description: 'Worker starts per pod in the interval (PM2 restarts inside the pod; kubectl’s RESTARTS stays 0).',
+      unit: 'short',
+      targets: [{ expr: queries.workerRestarts(RATE), legend: '{{pod}}' }],
+      min: 0,
+    },
+  ];
+}
+
+/** The worker cache, PostgreSQL's pool, Redis, the metrics aggregation. */
+function dependencyPanels(s: Sizing): PanelSpec[] {
+  const W = s.pm2Instances;
+  return [
+    {
+      title: 'Cache lookups',
+      description: 'Redirect lookups by tier (local worker cache, Redis, PostgreSQL) and result.',
+      unit: 'reqps',
+      targets: [
+        { expr: queries.cacheLookups(RATE), legend: '{{tier}} {{result}}' },
+        { expr: queries.cacheInvalidations(RATE), legend: 'invalidations received' },
+      ],
+      min: 0,
+    },
+    {
+      title: 'Worker cache entries',
+      description:
+        'Entries in the pods’ worker caches (LOCAL_CACHE_MAX_ENTRIES and LOCAL_CACHE_MAX_MIB bound each worker).',
+      unit: 'short',
+      targets: [{ expr: queries.localCacheEntries(), legend: '{{pod}}' }],
+      min: 0,
+    },
+    {
+      title: 'Database pool',
+      description: `Connections per pod by state; the pool holds ${s.dbPoolPerWorker} per worker × ${W}. Waiting > 0 is saturation.`,
+      unit: 'short',
+      targets: [{ expr: queries.dbPool(), legend: '{{pod}} {{state}}' }],
+      lines: [{ value: s.dbPoolPerPod, color: 'red' }],
+      min: 0,
+    },
+    {
+      title: 'Redis-connected workers',
+      description: `Workers whose Redis connection is ready, per pod, of ${W}.`,
+      unit: 'short',
+      targets: [{ expr: queries.redisConnectedWorkers(), legend: '{{pod}}' }],
+      lines: [{ value: W, color: 'green' }],
+      min: 0,
+    },
+    {
+      title: 'Metrics aggregation misses',
+      description: 'Workers that missed the pod’s /metrics aggregation deadline in the interval.',
+      unit: 'short',
+      targets: [{ expr: queries.aggregationMisses(RATE), legend: '{{pod}}' }],
+      min: 0,
     },
   ];
 }
@@ -196,7 +204,7 @@ export function dashboard(s: Sizing, environment: string): Dashboard {
     .uid(`boltlink-${environment}`)
     .tags(['boltlink', DEPLOYMENT_NAME, environment])
     .description(
-      `Generated by infra/monitoring/dashboard.ts from infra/sizing.ts (${environment}); do not edit in Grafana.`,
+      `Generated by infra/monitoring/dashboard.ts from common/sizing.ts (${environment}); do not edit in Grafana.`,
     )
     .refresh('30s')
     .time({ from: 'now-3h', to: 'now' })

@@ -4,7 +4,7 @@ import { ApiObject, App, Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
 import { stringify } from 'yaml';
 import { DEPLOYMENT_NAME } from '../names';
-import type { Sizing } from '../sizing';
+import type { Sizing } from '../../common/sizing';
 import { ruleGroups } from './alerts';
 import { dashboard } from './dashboard';
 import { JOB } from './queries';

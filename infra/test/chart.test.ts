@@ -3,11 +3,11 @@ import * as autoscaling from 'kubernetes-models/autoscaling/v2';
 import * as networking from 'kubernetes-models/networking.k8s.io/v1';
 import * as policy from 'kubernetes-models/policy/v1';
 import * as core from 'kubernetes-models/v1';
-import { APP_UID, DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../../service/src/contract';
+import { APP_UID, DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../../common/contract';
 import { CHANGE_CAUSE, DEFAULT_API_CLIENT_LABELS, DEFAULT_DENY_NAME, DEFAULT_METRICS_SCRAPER_LABELS } from '../chart';
 import { CONFIG_NAME, DEPLOYMENT_NAME } from '../names';
 import { checkManifests, RULES, type K8sObject } from '../rules';
-import { sizingFor, type EnvironmentName } from '../sizing';
+import { sizingFor, type EnvironmentName } from '../../common/sizing';
 import { CHARTS_OUT, container, envValue, find, quantity, readManifests, synth } from '../../test-support/synth';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON */

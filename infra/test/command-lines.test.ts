@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { sizingFor } from '../sizing';
+import { sizingFor } from '../../common/sizing';
 import { CHARTS_OUT, container, envValue, readManifests, ROOT, withoutVars } from '../../test-support/synth';
 
 describe('the sizing and build-args command lines', () => {
@@ -7,7 +7,7 @@ describe('the sizing and build-args command lines', () => {
     spawnSync('npx', ['--no-install', 'tsx', script, ...args], { cwd: ROOT, encoding: 'utf8' });
 
   it.each([
-    ['infra/sizing-cli.ts', 'sizing: Unknown option'],
+    ['common/sizing-cli.ts', 'sizing: Unknown option'],
     ['infra/build-args.ts', 'build-args: Unknown option'],
   ])('%s refuses a mistyped flag instead of printing prod', (script, message) => {
     const r = tsx(script, '--evn', 'staging');
@@ -17,7 +17,7 @@ describe('the sizing and build-args command lines', () => {
   });
 
   it('prints one field for the Makefile', () => {
-    expect(tsx('infra/sizing-cli.ts', '--env', 'staging', '--get', 'pm2Instances').stdout).toBe(
+    expect(tsx('common/sizing-cli.ts', '--env', 'staging', '--get', 'pm2Instances').stdout).toBe(
       `${sizingFor('staging').pm2Instances}\n`,
     );
   });

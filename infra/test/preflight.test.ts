@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, startService, TOKEN, type TestService } from '../../test-support/service';
 import { preflight, type Item } from '../preflight';
-import { sizingFor } from '../sizing';
+import { sizingFor } from '../../common/sizing';
 import { CHARTS_OUT, ROOT } from '../../test-support/synth';
 
 const made: string[] = [];

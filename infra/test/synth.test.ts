@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { CONTAINER_NAME, DEPLOYMENT_NAME } from '../names';
-import { MEMORY_RESTART_FRACTION, sizingFor } from '../sizing';
+import { MEMORY_RESTART_FRACTION, sizingFor } from '../../common/sizing';
 import { TOKEN } from '../../test-support/service';
 import {
   CHARTS_OUT,
@@ -28,7 +28,7 @@ function makeSynth(dir: string, ...args: string[]) {
 }
 
 function breakProdSizing(dir: string, from: RegExp, to: string): void {
-  const file = path.join(dir, 'infra/sizing.ts');
+  const file = path.join(dir, 'common/sizing.ts');
   const text = readFileSync(file, 'utf8');
   const prodAt = text.indexOf('  prod: {');
   const broken = text.slice(0, prodAt) + text.slice(prodAt).replace(from, to);

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type autocannon from 'autocannon';
 import { Client } from 'pg';
-import { sizingFor } from '../../infra/sizing';
+import { sizingFor } from '../../common/sizing';
 import { migrate } from '../../service/src/db/migrate';
 import { GUIDE_REQ_PER_SEC_PER_CORE } from '../guide';
 import { run, type LoadResult } from '../runner';
@@ -291,16 +291,18 @@ function localCacheMiBPer100k(): number {
   return Number(JSON.parse(out).mib);
 }
 
-async function main(): Promise<void> {
-  const admin = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+/** A scratch database with the service's schema: the cached link, UNCACHED_LINKS for the read path, REDIS_CASE_LINKS. */
+async function scratchDatabase(admin: string): Promise<{ url: string; drop(): Promise<void> }> {
   const dbName = `boltlink_bench_${randomBytes(4).toString('hex')}`;
   const adminClient = new Client({ connectionString: admin });
   await adminClient.connect();
   await adminClient.query(`CREATE DATABASE ${dbName}`);
   const dbUrl = new URL(admin);
   dbUrl.pathname = `/${dbName}`;
-  const running: Server[] = [];
-  const pm2Homes: string[] = [];
+  const drop = async () => {
+    await adminClient.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await adminClient.end();
+  };
   try {
     await migrate(dbUrl.toString());
     const seed = new Client({ connectionString: dbUrl.toString() });
@@ -313,173 +315,222 @@ async function main(): Promise<void> {
       `INSERT INTO links (slug, url) SELECT 'rc-' || g, 'https://example.com/r/' || g FROM generate_series(1, ${REDIS_CASE_LINKS}) AS g`,
     );
     await seed.end();
+  } catch (err) {
+    await drop();
+    throw err;
+  }
+  return { url: dbUrl.toString(), drop };
+}
 
-    // A private Redis on the load generator's core: like a Redis on another host, it never
-    // takes CPU from the server under test.
-    const redisPort = await freePort();
-    const redis = spawn(
-      'taskset',
-      [
-        '-c',
-        '1',
-        'redis-server',
-        '--port',
-        String(redisPort),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-      ],
-      { stdio: 'ignore' },
+/**
+ * A private Redis on the load generator's core: like a Redis on another host, it never
+ * takes CPU from the server under test.
+ */
+async function privateRedis(): Promise<Server> {
+  const redisPort = await freePort();
+  const redis = spawn(
+    'taskset',
+    ['-c', '1', 'redis-server', '--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
+  const server = { proc: redis, url: `redis://127.0.0.1:${redisPort}` };
+  await waitForPort(redisPort).catch(async (err: unknown) => {
+    await stop(server);
+    throw err;
+  });
+  return server;
+}
+
+/** How to start each server the cases name; a PM2 server's home is added to `pm2Homes` for removal. */
+function serverStarters(
+  dbUrl: string,
+  redisUrl: string,
+  pm2Homes: string[],
+): Record<ServerName, () => Promise<Server>> {
+  const bench = sizingFor('bench');
+  const serviceEnv = {
+    ...process.env,
+    NODE_ENV: 'production',
+    DATABASE_URL: dbUrl,
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: `bench:${randomBytes(4).toString('hex')}:`,
+    API_TOKENS: TOKEN,
+    PUBLIC_BASE_URL: 'https://sho.rt',
+    LOG_LEVEL: 'info',
+    // Access logs off while measuring: at tens of thousands of requests a second they are
+    // the ingress's job; ACCESS_LOG_SAMPLE_RATE turns them back on per environment.
+    ACCESS_LOG_SAMPLE_RATE: '0',
+    // The metrics middleware still runs (its cost is measured); only the scrape server is off.
+    METRICS_PORT: '0',
+    DB_POOL_SIZE: String(bench.dbPoolPerWorker),
+    // The write-path case measures the write path, not the per-client limiter (one client sends every create).
+    RATE_LIMIT_CREATES: '0',
+  };
+  const pm2Env = (extra: Record<string, string> = {}) => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'bench-pm2-'));
+    pm2Homes.push(home);
+    return {
+      ...serviceEnv,
+      BOLTLINK_SIZING: 'bench',
+      PM2_INSTANCES: String(bench.pm2Instances),
+      PM2_HOME: home,
+      ...extra,
+    };
+  };
+  const pm2 = ['node_modules/pm2/bin/pm2-runtime', 'service/ecosystem.config.js'];
+  return {
+    raw: () => startServer(['loadtest/bench/raw-http.js'], process.env, '/x'),
+    bare: () => startServer(['loadtest/bench/bare-express.js'], process.env, '/x'),
+    pm2: () => startServer(pm2, pm2Env(), '/ready'),
+    // One entry and REDIS_CASE_LINKS slugs in turn: every request misses the worker cache.
+    pm2RedisOnly: () => startServer(pm2, pm2Env({ LOCAL_CACHE_MAX_ENTRIES: '1' }), '/ready'),
+    // What the fast path buys: the same worker-cache hit answered by Express's router.
+    pm2Express: () => startServer(pm2, pm2Env({ FAST_REDIRECTS: 'false' }), '/ready'),
+    // The same heap limit PM2 gives its worker (ecosystem node_args): (3)/(5) then measures PM2 alone.
+    plain: () =>
+      startServer(
+        [`--max-old-space-size=${bench.heapMiBPerWorker}`, 'dist/service/src/main.js'],
+        { ...serviceEnv, LOCAL_CACHE_MAX_MIB: String(bench.localCacheMiBPerWorker) },
+        '/ready',
+      ),
+  };
+}
+
+/** Each case (BENCH_CASES, or all) on its server, one server up at a time; started servers join `running`. */
+async function runCases(servers: Record<ServerName, () => Promise<Server>>, running: Server[]) {
+  const results: Record<string, Measured> = {};
+  let current: { name: ServerName; server: Server } | undefined;
+  for (const c of CASES.filter((k) => !ONLY || ONLY.includes(k.key))) {
+    if (current?.name !== c.server) {
+      if (current) await stop(current.server);
+      current = { name: c.server, server: await servers[c.server]() };
+      running.push(current.server);
+    }
+    results[c.key] = await measure(c, current.server);
+    if (c.key === 'uncached') {
+      process.stdout.write(
+        `    (${nextUncached} slugs requested in order over ${UNCACHED_LINKS} links: each read misses both caches unless it wrapped)\n`,
+      );
+    }
+  }
+  if (current) await stop(current.server);
+  return results;
+}
+
+/** The alternating rounds with their four servers up, each round printed. */
+async function runRounds(starters: Record<ServerName, () => Promise<Server>>, running: Server[]): Promise<Round[]> {
+  const servers: Record<RoundCase, Server> = {
+    rawHttp: await starters.raw(),
+    bareExpress: await starters.bare(),
+    cachedLocal: await starters.pm2(),
+    cachedPlain: await starters.plain(),
+  };
+  running.push(...Object.values(servers));
+  process.stdout.write(
+    `\n  ${ROUND_CASES.join(', ')}: ${ROUNDS} alternating rounds of ${ROUND_SECONDS} s (req/s, µs CPU/req, p99 ms):\n`,
+  );
+  const rounds = await alternatingRounds(servers);
+  for (const [i, round] of rounds.entries()) {
+    const cells = ROUND_CASES.map((k) => {
+      const m = round[k];
+      return `${k} ${m.requests.perSecond} ${m.cpuMicrosPerRequest} ${m.latencyMs.p99}`;
+    });
+    process.stdout.write(`    round ${i + 1}: ${cells.join(' | ')}\n`);
+  }
+  await Promise.all(Object.values(servers).map(stop));
+  return rounds;
+}
+
+interface Goal {
+  readonly value: number;
+  readonly goal: number;
+  readonly atLeast: boolean;
+}
+
+/** The goals, each from ratios measured side by side in this run; printed met or MISSED. */
+function goalsOf(rounds: readonly Round[], results: Record<string, Measured>): Record<string, Goal> {
+  const r = (k: string) => results[k]!;
+  const goals = {
+    workerCacheOverBareExpress: {
+      value: ratio(rounds, 'cachedLocal', 'bareExpress', reqPerSec),
+      goal: 3,
+      atLeast: true,
+    },
+    workerCacheOverRawHttp: { value: ratio(rounds, 'cachedLocal', 'rawHttp', reqPerSec), goal: 0.5, atLeast: true },
+    cpuPerRedirectOverRawHttp: {
+      value: ratio(rounds, 'cachedLocal', 'rawHttp', cpuPerRequest),
+      goal: 2,
+      atLeast: false,
+    },
+    workerCacheP99Ms: { value: median(rounds.map((r) => r.cachedLocal.latencyMs.p99)), goal: 10, atLeast: false },
+    pm2OverPlainNode: { value: ratio(rounds, 'cachedLocal', 'cachedPlain', reqPerSec), goal: 0.95, atLeast: true },
+    workerCacheOverGuidePerCore: {
+      value: r('cachedLocal').requests.perSecond / GUIDE_REQ_PER_SEC_PER_CORE,
+      goal: 10,
+      atLeast: true,
+    },
+    workerCacheOverRedisCache: {
+      value: r('cachedLocal').cpuMicrosPerRequest / r('cachedRedis').cpuMicrosPerRequest,
+      goal: 1,
+      atLeast: false,
+    },
+  };
+  process.stdout.write('\ngoals (measured side by side in this run; the first five from the alternating rounds)\n');
+  for (const [name, g] of Object.entries(goals)) {
+    const met = g.atLeast ? g.value >= g.goal : g.value <= g.goal;
+    process.stdout.write(
+      `  ${name.padEnd(32)} ${g.value.toFixed(2).padStart(6)}  goal ${g.atLeast ? '≥' : '≤'} ${g.goal}  ${met ? 'met' : 'MISSED'}\n`,
     );
-    running.push({ proc: redis, url: `redis://127.0.0.1:${redisPort}` });
-    await waitForPort(redisPort);
-    const bench = sizingFor('bench');
-    const serviceEnv = {
-      ...process.env,
-      NODE_ENV: 'production',
-      DATABASE_URL: dbUrl.toString(),
-      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-      REDIS_KEY_PREFIX: `bench:${randomBytes(4).toString('hex')}:`,
-      API_TOKENS: TOKEN,
-      PUBLIC_BASE_URL: 'https://sho.rt',
-      LOG_LEVEL: 'info',
-      // Access logs off while measuring: at tens of thousands of requests a second they are
-      // the ingress's job; ACCESS_LOG_SAMPLE_RATE turns them back on per environment.
-      ACCESS_LOG_SAMPLE_RATE: '0',
-      // The metrics middleware still runs (its cost is measured); only the scrape server is off.
-      METRICS_PORT: '0',
-      DB_POOL_SIZE: String(bench.dbPoolPerWorker),
-      // The write-path case measures the write path, not the per-client limiter (one client sends every create).
-      RATE_LIMIT_CREATES: '0',
-    };
-    const pm2Env = (extra: Record<string, string> = {}) => {
-      const home = mkdtempSync(path.join(os.tmpdir(), 'bench-pm2-'));
-      pm2Homes.push(home);
-      return {
-        ...serviceEnv,
-        BOLTLINK_SIZING: 'bench',
-        PM2_INSTANCES: String(bench.pm2Instances),
-        PM2_HOME: home,
-        ...extra,
-      };
-    };
-    const pm2 = ['node_modules/pm2/bin/pm2-runtime', 'service/ecosystem.config.js'];
-    const SERVERS: Record<ServerName, () => Promise<Server>> = {
-      raw: () => startServer(['loadtest/bench/raw-http.js'], process.env, '/x'),
-      bare: () => startServer(['loadtest/bench/bare-express.js'], process.env, '/x'),
-      pm2: () => startServer(pm2, pm2Env(), '/ready'),
-      // One entry and REDIS_CASE_LINKS slugs in turn: every request misses the worker cache.
-      pm2RedisOnly: () => startServer(pm2, pm2Env({ LOCAL_CACHE_MAX_ENTRIES: '1' }), '/ready'),
-      // What the fast path buys: the same worker-cache hit answered by Express's router.
-      pm2Express: () => startServer(pm2, pm2Env({ FAST_REDIRECTS: 'false' }), '/ready'),
-      // The same heap limit PM2 gives its worker (ecosystem node_args): (3)/(5) then measures PM2 alone.
-      plain: () =>
-        startServer(
-          [`--max-old-space-size=${bench.heapMiBPerWorker}`, 'dist/service/src/main.js'],
-          { ...serviceEnv, LOCAL_CACHE_MAX_MIB: String(bench.localCacheMiBPerWorker) },
-          '/ready',
-        ),
-    };
+  }
+  return goals;
+}
+
+/** loadtest/results/bench-<time>.json and bench-latest.json (what make plan reads). */
+function writeResults(
+  rounds: readonly Round[],
+  results: Record<string, Measured>,
+  goals: Record<string, Goal>,
+  cacheMiB: number,
+): void {
+  const out = {
+    measuredAt: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
+    connections: CONNECTIONS,
+    seconds: SECONDS,
+    perWorkerReqPerSec: results.cachedLocal!.requests.perSecond,
+    localCacheMiBPer100kEntries: cacheMiB,
+    goals,
+    rounds,
+    results,
+  };
+  mkdirSync(RESULTS, { recursive: true });
+  const file = path.join(RESULTS, `bench-${out.measuredAt.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+  copyFileSync(file, path.join(RESULTS, 'bench-latest.json'));
+  process.stdout.write(`\nwrote ${path.relative(ROOT, file)} (and bench-latest.json, which make plan reads)\n`);
+}
+
+async function main(): Promise<void> {
+  const db = await scratchDatabase(process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres');
+  const running: Server[] = [];
+  const pm2Homes: string[] = [];
+  try {
+    const redis = await privateRedis();
+    running.push(redis);
+    const starters = serverStarters(db.url, redis.url, pm2Homes);
     process.stdout.write(
       `make bench: servers on core 0, load on core 1, ${CONNECTIONS} keep-alive connections, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s per case\n`,
     );
-
-    const results: Record<string, Measured> = {};
-    let current: { name: ServerName; server: Server } | undefined;
-    for (const c of CASES.filter((k) => !ONLY || ONLY.includes(k.key))) {
-      if (current?.name !== c.server) {
-        if (current) await stop(current.server);
-        current = { name: c.server, server: await SERVERS[c.server]() };
-        running.push(current.server);
-      }
-      results[c.key] = await measure(c, current.server);
-      if (c.key === 'uncached') {
-        process.stdout.write(
-          `    (${nextUncached} slugs requested in order over ${UNCACHED_LINKS} links: each read misses both caches unless it wrapped)\n`,
-        );
-      }
-    }
-    if (current) await stop(current.server);
+    const results = await runCases(starters, running);
     if (ONLY) return;
-    const servers: Record<RoundCase, Server> = {
-      rawHttp: await SERVERS.raw(),
-      bareExpress: await SERVERS.bare(),
-      cachedLocal: await SERVERS.pm2(),
-      cachedPlain: await SERVERS.plain(),
-    };
-    running.push(...Object.values(servers));
-    process.stdout.write(
-      `\n  ${ROUND_CASES.join(', ')}: ${ROUNDS} alternating rounds of ${ROUND_SECONDS} s (req/s, µs CPU/req, p99 ms):\n`,
-    );
-    const rounds = await alternatingRounds(servers);
-    for (const [i, round] of rounds.entries()) {
-      const cells = ROUND_CASES.map((k) => {
-        const m = round[k];
-        return `${k} ${m.requests.perSecond} ${m.cpuMicrosPerRequest} ${m.latencyMs.p99}`;
-      });
-      process.stdout.write(`    round ${i + 1}: ${cells.join(' | ')}\n`);
-    }
-    await Promise.all(Object.values(servers).map(stop));
+    const rounds = await runRounds(starters, running);
     const cacheMiB = localCacheMiBPer100k();
     process.stdout.write(`  local cache memory: ${cacheMiB} MiB of heap per 100,000 entries (90-character URLs)\n`);
-
-    const r = (k: string) => results[k]!;
-    const goals = {
-      workerCacheOverBareExpress: {
-        value: ratio(rounds, 'cachedLocal', 'bareExpress', reqPerSec),
-        goal: 3,
-        atLeast: true,
-      },
-      workerCacheOverRawHttp: { value: ratio(rounds, 'cachedLocal', 'rawHttp', reqPerSec), goal: 0.5, atLeast: true },
-      cpuPerRedirectOverRawHttp: {
-        value: ratio(rounds, 'cachedLocal', 'rawHttp', cpuPerRequest),
-        goal: 2,
-        atLeast: false,
-      },
-      workerCacheP99Ms: { value: median(rounds.map((r) => r.cachedLocal.latencyMs.p99)), goal: 10, atLeast: false },
-      pm2OverPlainNode: { value: ratio(rounds, 'cachedLocal', 'cachedPlain', reqPerSec), goal: 0.95, atLeast: true },
-      workerCacheOverGuidePerCore: {
-        value: r('cachedLocal').requests.perSecond / GUIDE_REQ_PER_SEC_PER_CORE,
-        goal: 10,
-        atLeast: true,
-      },
-      workerCacheOverRedisCache: {
-        value: r('cachedLocal').cpuMicrosPerRequest / r('cachedRedis').cpuMicrosPerRequest,
-        goal: 1,
-        atLeast: false,
-      },
-    };
-    process.stdout.write('\ngoals (measured side by side in this run; the first five from the alternating rounds)\n');
-    for (const [name, g] of Object.entries(goals)) {
-      const met = g.atLeast ? g.value >= g.goal : g.value <= g.goal;
-      process.stdout.write(
-        `  ${name.padEnd(32)} ${g.value.toFixed(2).padStart(6)}  goal ${g.atLeast ? '≥' : '≤'} ${g.goal}  ${met ? 'met' : 'MISSED'}\n`,
-      );
-    }
-    const out = {
-      measuredAt: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
-      connections: CONNECTIONS,
-      seconds: SECONDS,
-      perWorkerReqPerSec: r('cachedLocal').requests.perSecond,
-      localCacheMiBPer100kEntries: cacheMiB,
-      goals,
-      rounds,
-      results,
-    };
-    mkdirSync(RESULTS, { recursive: true });
-    const file = path.join(RESULTS, `bench-${out.measuredAt.replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
-    copyFileSync(file, path.join(RESULTS, 'bench-latest.json'));
-    process.stdout.write(`\nwrote ${path.relative(ROOT, file)} (and bench-latest.json, which make plan reads)\n`);
+    writeResults(rounds, results, goalsOf(rounds, results), cacheMiB);
   } finally {
     await Promise.all(running.map(stop));
     pm2Homes.forEach((h) => rmSync(h, { recursive: true, force: true }));
-    await adminClient.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await adminClient.end();
+    await db.drop();
   }
 }
 

@@ -18,13 +18,12 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { sizingFor } from '../../infra/sizing';
-import { DEFAULT_PORT } from '../src/contract';
+import { DEFAULT_PORT, PM2_APP_NAME as APP } from '../../common/contract';
+import { sizingFor } from '../../common/sizing';
 
 const ROOT = path.resolve(__dirname, '../..');
 const PM2 = path.join(ROOT, 'node_modules/pm2/bin/pm2');
 const ECOSYSTEM = path.join(ROOT, 'service/ecosystem.config.js');
-const APP = 'boltlink-api';
 /** Consecutive 200s from /ready on new connections before the cluster counts as ready. */
 const READY_ANSWERS = 3;
 const POLL_MS = 250;

@@ -6,9 +6,8 @@ set -e
 cd "$(dirname "$0")/../.."
 stamp=dist/.built
 [ -d service/src ] || exit 0
-if [ -e "$stamp" ] && [ -z "$(find service/src service/prisma package.json tsconfig.json tsconfig.build.json \
-  -newer "$stamp" ! -path 'service/src/generated/*' -print 2>/dev/null | head -n 1)" ] &&
-  [ -z "$(find infra -maxdepth 1 -name '*.ts' -newer "$stamp" -print | head -n 1)" ]; then
+if [ -e "$stamp" ] && [ -z "$(find service/src service/prisma common package.json tsconfig.json tsconfig.build.json \
+  -newer "$stamp" ! -path 'service/src/generated/*' ! -path 'common/test/*' -print 2>/dev/null | head -n 1)" ]; then
   exit 0
 fi
 echo "dist/ is missing or older than its sources: running npm run build" >&2

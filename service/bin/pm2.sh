@@ -1,15 +1,15 @@
 #!/bin/sh
 # The PM2 commands behind npm run status|monit|logs|restart:cluster: pm2 with
-# PM2_INSTANCES from infra/sizing.ts for the environment in BOLTLINK_SIZING
+# PM2_INSTANCES from common/sizing.ts for the environment in BOLTLINK_SIZING
 # (default: local), in PM2's own home (~/.pm2 unless PM2_HOME says otherwise),
 # so `npx pm2 status` and the other commands of the guide see the same cluster.
-# Builds dist/ first when it is stale (the ecosystem file loads dist/infra/sizing.js).
+# Builds dist/ first when it is stale (the ecosystem file loads dist/common/sizing.js).
 set -e
 cd "$(dirname "$0")/../.."
 sh service/bin/ensure-built.sh
 export BOLTLINK_SIZING="${BOLTLINK_SIZING:-local}"
 if [ -z "${PM2_INSTANCES:-}" ]; then
-  PM2_INSTANCES="$(node dist/infra/sizing-cli.js --env "$BOLTLINK_SIZING" --get pm2Instances)"
+  PM2_INSTANCES="$(node dist/common/sizing-cli.js --env "$BOLTLINK_SIZING" --get pm2Instances)"
   export PM2_INSTANCES
 fi
 exec node node_modules/pm2/bin/pm2 "$@"

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_METRICS_PORT, DEFAULT_PORT } from './contract';
+import { DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../../common/contract';
 
 /**
  * The service's configuration: parsed once from the environment, frozen, and

@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { BYTES_PER_MIB } from '../../common/contract';
 import { AppError, ErrorCode } from './errors';
 import type { Lifecycle } from './shutdown';
 
@@ -39,8 +40,8 @@ export function faultRoutes(lifecycle: Lifecycle): Router {
       throw new AppError(ErrorCode.BadRequest, `mib must be a whole number from 1 to ${MAX_LEAK_MIB}`);
     }
     // Filled, not just allocated: untouched pages would not count as resident memory.
-    leaked.push(Buffer.alloc(mib * 1024 * 1024, 1));
-    res.status(202).json({ pid: process.pid, leakedMiB: leaked.reduce((n, b) => n + b.length, 0) / 1024 / 1024 });
+    leaked.push(Buffer.alloc(mib * BYTES_PER_MIB, 1));
+    res.status(202).json({ pid: process.pid, leakedMiB: leaked.reduce((n, b) => n + b.length, 0) / BYTES_PER_MIB });
   });
   router.post('/__fault/block', (req, res) => {
     const ms = durationMs(req.query.ms);

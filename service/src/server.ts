@@ -1,10 +1,12 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { getHeapStatistics } from 'node:v8';
+import type { Redis } from 'ioredis';
+import { BYTES_PER_MIB } from '../../common/contract';
 import { createApp } from './app';
 import { clientError, expectationFailed, RequestContext } from './http';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createDatabase, reachDatabase } from './db/client';
+import { createDatabase, reachDatabase, type Database } from './db/client';
 import { schemaStatus, type SchemaStatus } from './db/schema';
 import { StartupError } from './errors';
 import { assessSizing, readCgroupLimits, type CgroupLimits, type SizingReport } from './health/sizing-guard';
@@ -15,7 +17,7 @@ import { LocalLinkCache } from './links/local-cache';
 import { ClickCounter } from './links/clicks';
 import { LinkService } from './links/service';
 import { createLogger, type Logger } from './logger';
-import { createMetrics } from './metrics/registry';
+import { createMetrics, type Metrics } from './metrics/registry';
 import { startMetricsServer } from './metrics/server';
 import { createRedis, waitForRedis } from './redis';
 import { drain, exitOnSignals, Lifecycle } from './shutdown';
@@ -30,7 +32,6 @@ export interface Running {
   shutdown(signal: string): Promise<void>;
 }
 
-const MiB = 1024 * 1024;
 /** How often Node checks requests against REQUEST_TIMEOUT_MS/HEADERS_TIMEOUT_MS (its default, 30 s, lets a slow client overstay by that much). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 /** How often a worker waiting for `npm run db:migrate` looks again, quietly. */
@@ -54,12 +55,52 @@ export async function start(
   options: StartOptions = {},
 ): Promise<Running> {
   const lifecycle = new Lifecycle();
+  const worker = wire(config, log, lifecycle, options);
+  const server = await listen(config, worker, lifecycle);
+  const { first, metricsServer } = await connect(config, worker, server, log);
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+
+  let stopped = false;
+  const serving = serveOnceSchemaFits(config, worker, lifecycle, log, { first, port, stopped: () => stopped });
+  const release = async () => {
+    // Clicks exist only once the worker has served (requests are refused before).
+    if (serving.served())
+      await worker.clicks.stop().catch((err: unknown) => log.error({ err }, 'final click flush failed'));
+    await metricsServer?.close();
+    await worker.closeConnections();
+  };
+  let closing: Promise<void> | undefined;
+  const shutdown = (signal: string) => {
+    stopped = true;
+    return (closing ??= drain(signal, { lifecycle, server, drainMs: config.SHUTDOWN_DRAIN_MS, release, log }));
+  };
+  return { server, port, sizing: worker.sizing, ready: serving.ready, shutdown };
+}
+
+/** What one worker is made of, wired by `wire`. */
+interface Worker {
+  readonly db: Database;
+  readonly redis: Redis;
+  readonly clicks: ClickCounter;
+  readonly sizing: SizingReport;
+  readonly metrics: Metrics;
+  readonly invalidations: Invalidations;
+  readonly links: LinkService;
+  readonly requests: RequestContext;
+  readonly app: ReturnType<typeof createApp>;
+  /** Closes PostgreSQL, the invalidation subscriber and Redis. */
+  closeConnections(): Promise<void>;
+}
+
+/** Connections, the sizing check, caches, metrics and the Express app; nothing listens yet. */
+function wire(config: Config, log: Logger, lifecycle: Lifecycle, options: StartOptions): Worker {
   const db = createDatabase(config);
   const redis = createRedis(config);
   const clicks = new ClickCounter(redis, db.prisma, log);
   const sizing = assessSizing(
     config.PM2_INSTANCES ?? 1,
-    Math.round(getHeapStatistics().heap_size_limit / MiB),
+    Math.round(getHeapStatistics().heap_size_limit / BYTES_PER_MIB),
     options.cgroupLimits ?? readCgroupLimits(),
   );
   if (sizing.status === 'mismatch') log.warn({ sizing }, `container sizing mismatch: ${sizing.problems?.join('; ')}`);
@@ -93,9 +134,19 @@ export async function start(
     log,
     metrics,
   );
-
   const requests = new RequestContext(log, lifecycle, config.ACCESS_LOG_SAMPLE_RATE, metrics.httpDuration);
   const app = createApp({ config, log, db, redis, links, lifecycle, sizing, metrics, requests });
+  // disconnect() after quit(): a Redis that never answered would otherwise keep reconnecting.
+  const closeConnections = () =>
+    Promise.allSettled([db.close(), invalidations.close(), redis.quit().finally(() => redis.disconnect())]).then(
+      () => undefined,
+    );
+  return { db, redis, clicks, sizing, metrics, invalidations, links, requests, app, closeConnections };
+}
+
+/** The HTTP server: timeouts, the fast redirect in front of Express (unless FAST_REDIRECTS=false), listening. */
+async function listen(config: Config, worker: Worker, lifecycle: Lifecycle): Promise<Server> {
+  const { app, links, requests } = worker;
   const server = createServer(
     {
       requestTimeout: config.REQUEST_TIMEOUT_MS,
@@ -112,46 +163,55 @@ export async function start(
   server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
   server.listen(config.PORT);
   await once(server, 'listening');
-  // disconnect() after quit(): a Redis that never answered would otherwise keep reconnecting.
-  const closeConnections = () =>
-    Promise.allSettled([db.close(), invalidations.close(), redis.quit().finally(() => redis.disconnect())]).then(
-      () => undefined,
-    );
+  return server;
+}
+
+/**
+ * PostgreSQL (once, with the schema's state), Redis, the invalidation subscriber, then the
+ * metrics server. A database that cannot be read closes everything and is a StartupError.
+ */
+async function connect(config: Config, worker: Worker, server: Server, log: Logger) {
   let first: SchemaStatus;
   try {
-    await reachDatabase(db, config.DATABASE_URL);
-    first = await schemaStatus(db.pool);
+    await reachDatabase(worker.db, config.DATABASE_URL);
+    first = await schemaStatus(worker.db.pool);
   } catch (err) {
     server.close();
-    await closeConnections();
+    await worker.closeConnections();
     throw err instanceof StartupError ? err : new StartupError(`reading the schema's migrations: ${String(err)}`);
   }
-  await waitForRedis(redis, config.HEALTH_TIMEOUT_MS);
-  await invalidations.ready(config.HEALTH_TIMEOUT_MS);
+  await waitForRedis(worker.redis, config.HEALTH_TIMEOUT_MS);
+  await worker.invalidations.ready(config.HEALTH_TIMEOUT_MS);
   const metricsServer =
     config.METRICS_PORT > 0
       ? await startMetricsServer(
-          metrics,
+          worker.metrics,
           { port: config.METRICS_PORT, workerIndex: config.NODE_APP_INSTANCE, timeoutMs: config.METRICS_TIMEOUT_MS },
           log,
         )
       : undefined;
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  return { first, metricsServer };
+}
 
+/**
+ * Serves at once when the database has every migration this release ships; otherwise says so
+ * once, answers /ready 503 and re-checks quietly until `npm run db:migrate` has run (or the
+ * worker stops). `served()` says whether it ever served.
+ */
+function serveOnceSchemaFits(
+  config: Config,
+  worker: Worker,
+  lifecycle: Lifecycle,
+  log: Logger,
+  at: { first: SchemaStatus; port: number; stopped: () => boolean },
+): { ready: Promise<void>; served: () => boolean } {
+  const { first, port } = at;
   let served = false;
-  const release = async () => {
-    // Clicks exist only once the worker has served (requests are refused before).
-    if (served) await clicks.stop().catch((err: unknown) => log.error({ err }, 'final click flush failed'));
-    await metricsServer?.close();
-    await closeConnections();
-  };
-  let stopped = false;
   const serve = () => {
     served = true;
-    clicks.start(config.CLICK_FLUSH_INTERVAL_MS);
+    worker.clicks.start(config.CLICK_FLUSH_INTERVAL_MS);
     lifecycle.serving();
-    log.info({ port, workers: sizing.workers }, 'listening');
+    log.info({ port, workers: worker.sizing.workers }, 'listening');
   };
   if (first.unknown.length > 0) {
     log.warn(
@@ -159,33 +219,25 @@ export async function start(
       `the database has migrations this release does not ship (${first.unknown.join(', ')}): an older release on a newer schema; serving`,
     );
   }
-  let ready: Promise<void>;
   if (first.missing.length === 0) {
     serve();
-    ready = Promise.resolve();
-  } else {
-    const reason = `database schema is behind this release (${first.missing.length} migration(s) not applied: ${first.missing.join(', ')}): run npm run db:migrate`;
-    // One line, then quiet re-checks: nothing else runs against the old schema meanwhile.
-    log.error({ missing: first.missing }, reason);
-    lifecycle.waiting(reason);
-    ready = (async () => {
-      for (;;) {
-        await new Promise((r) => setTimeout(r, SCHEMA_RECHECK_MS));
-        if (stopped) return;
-        const now = await schemaStatus(db.pool).catch(() => first);
-        if (now.missing.length === 0) break;
-      }
-      log.info('database schema caught up with this release');
-      serve();
-    })();
+    return { ready: Promise.resolve(), served: () => served };
   }
-
-  let closing: Promise<void> | undefined;
-  const shutdown = (signal: string) => {
-    stopped = true;
-    return (closing ??= drain(signal, { lifecycle, server, drainMs: config.SHUTDOWN_DRAIN_MS, release, log }));
-  };
-  return { server, port, sizing, ready, shutdown };
+  const reason = `database schema is behind this release (${first.missing.length} migration(s) not applied: ${first.missing.join(', ')}): run npm run db:migrate`;
+  // One line, then quiet re-checks: nothing else runs against the old schema meanwhile.
+  log.error({ missing: first.missing }, reason);
+  lifecycle.waiting(reason);
+  const ready = (async () => {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, SCHEMA_RECHECK_MS));
+      if (at.stopped()) return;
+      const now = await schemaStatus(worker.db.pool).catch(() => first);
+      if (now.missing.length === 0) break;
+    }
+    log.info('database schema caught up with this release');
+    serve();
+  })();
+  return { ready, served: () => served };
 }
 
 /** The process entry (service/src/main.ts): config, process-level handlers, signals. */

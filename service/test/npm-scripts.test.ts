@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -41,14 +41,13 @@ describe('npm start', () => {
 describe('a fresh clone (no dist/)', () => {
   it('npm run db:migrate builds first, then migrates; npm start then serves', async () => {
     const clone = mkdtempSync(path.join(os.tmpdir(), 'boltlink-clone-'));
-    for (const f of ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'prisma.config.ts', 'service']) {
+    // The service and the floor it imports: no infra/ (the service builds and runs without it).
+    for (const f of ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'prisma.config.ts', 'service', 'common']) {
       cpSync(path.join(ROOT, f), path.join(clone, f), {
         recursive: true,
         filter: (src) => !src.includes(`${path.sep}generated`),
       });
     }
-    mkdirSync(path.join(clone, 'infra'));
-    for (const f of ['sizing.ts', 'sizing-cli.ts']) cpSync(path.join(ROOT, 'infra', f), path.join(clone, 'infra', f));
     symlinkSync(path.join(ROOT, 'node_modules'), path.join(clone, 'node_modules'));
     const db = await createScratchDatabase(process.env.BOLTLINK_TEST_ADMIN_URL!, 'boltlink_clone');
     try {

@@ -4,7 +4,7 @@ import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
-import { DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../../../service/src/contract';
+import { DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../../../common/contract';
 import {
   failures,
   keepAliveLoad,
@@ -24,7 +24,7 @@ import {
 } from '../../chart';
 import { CONTAINER_NAME, DASHBOARD_NAME, DEPLOYMENT_NAME } from '../../names';
 import { RESTRICTED_NAMESPACE_LABELS } from '../../pod-security';
-import { sizingFor } from '../../sizing';
+import { sizingFor } from '../../../common/sizing';
 import { cluster, getJson, isReady, kubeEnv, kubectl, pods, ROOT, sh, until, type Ran } from './kube';
 import { apply, clientPod, hostListeners, reach, readyIp, type Reach } from './netpol';
 

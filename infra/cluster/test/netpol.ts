@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { stringify } from 'yaml';
-import { APP_GID, APP_UID } from '../../../service/src/contract';
+import { APP_GID, APP_UID } from '../../../common/contract';
 import { getJson, isReady, sh, until } from './kube';
 
 /**

@@ -6,7 +6,7 @@ import { parse, stringify } from 'yaml';
 import { alertsOf, BURN_RATES, ruleGroups, SLOS, type RuleGroup } from '../../monitoring/alerts';
 import { ruleFile } from '../../monitoring/manifests';
 import { JOB } from '../../monitoring/queries';
-import { sizingFor, type Sizing } from '../../sizing';
+import { sizingFor, type Sizing } from '../../../common/sizing';
 import { CHARTS_OUT } from '../../../test-support/synth';
 
 /**

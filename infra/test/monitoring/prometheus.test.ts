@@ -2,16 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parser } from '@prometheus-io/lezer-promql';
 import { stringify } from 'yaml';
 import { run } from '../../../loadtest/runner';
 import { createLink, freePort, stopProcess, uniqueSlug, waitFor } from '../../../test-support/service';
 import { pm2Cluster } from '../../../test-support/pm2';
+import { everyExpression, metricNames } from '../../../test-support/promql';
 import { ruleGroups } from '../../monitoring/alerts';
-import { dashboardPanels } from '../../monitoring/dashboard';
 import { ruleFile } from '../../monitoring/manifests';
 import { JOB } from '../../monitoring/queries';
-import { sizingFor } from '../../sizing';
+import { sizingFor } from '../../../common/sizing';
 
 /**
  * The dashboard's and the rules' PromQL against a real Prometheus (Debian's
@@ -26,31 +25,9 @@ const RATE_INTERVAL = '15s';
 const LOAD_REQUESTS = 3_000;
 const QUIET_SECONDS = 12;
 
-const groups = ruleGroups(local);
-const rules = groups.flatMap((g) => g.rules);
-const dashboardQueries = dashboardPanels(local).flatMap((row) =>
-  row.panels.flatMap((p) =>
-    p.targets.map((t) => ({ panel: p.title, expr: t.expr.replaceAll('$__rate_interval', RATE_INTERVAL) })),
-  ),
-);
-const everyExpression = [
-  ...dashboardQueries.map((q) => ({ where: `dashboard "${q.panel}"`, expr: q.expr })),
-  ...rules.map((r) => ({ where: `rule ${'alert' in r ? r.alert : r.record}`, expr: r.expr })),
-];
-
-/** Metric names a PromQL expression selects, from lezer-promql's syntax tree; throws on a syntax error. */
-function metricNames(expr: string): string[] {
-  const names: string[] = [];
-  const cursor = parser.parse(expr).cursor();
-  do {
-    if (cursor.type.isError) throw new Error(`syntax error at ${cursor.from} in ${expr}`);
-    if (cursor.name === 'Identifier') {
-      const parent = cursor.node.parent;
-      if (parent?.name === 'VectorSelector') names.push(expr.slice(cursor.from, cursor.to));
-    }
-  } while (cursor.next());
-  return names;
-}
+const rules = ruleGroups(local).flatMap((g) => g.rules);
+const expressions = everyExpression(local, RATE_INTERVAL);
+const dashboardQueries = expressions.filter((e) => e.where.startsWith('dashboard '));
 
 /** Names a query may use that no /metrics exposes: Prometheus' own `up`, and our recording rules. */
 const NOT_FROM_THE_SERVICE = new Set(['up', ...rules.flatMap((r) => ('record' in r ? [r.record] : []))]);
@@ -160,20 +137,20 @@ describe('dashboard and rules against a real Prometheus scraping a PM2 cluster',
     const empty: string[] = [];
     for (const q of dashboardQueries) {
       const r = await query(q.expr, t1);
-      expect({ panel: q.panel, expr: q.expr, status: r.status, error: r.error }).toEqual({
-        panel: q.panel,
+      expect({ where: q.where, expr: q.expr, status: r.status, error: r.error }).toEqual({
+        where: q.where,
         expr: q.expr,
         status: 'success',
         error: undefined,
       });
-      if (r.data!.result.length === 0) empty.push(`${q.panel}: ${q.expr}`);
+      if (r.data!.result.length === 0) empty.push(`${q.where}: ${q.expr}`);
     }
     expect(empty).toEqual([]);
     process.stdout.write(`prometheus: ${dashboardQueries.length} dashboard queries, each returned data\n`);
   }, 90_000);
 
   it('every rule expression evaluates without error, and Prometheus runs every rule healthy', async () => {
-    for (const e of everyExpression) {
+    for (const e of expressions) {
       const r = await query(e.expr);
       expect({ where: e.where, status: r.status, error: r.error }).toEqual({
         where: e.where,
@@ -191,7 +168,7 @@ describe('dashboard and rules against a real Prometheus scraping a PM2 cluster',
     expect(unhealthy).toEqual([]);
     expect((await loaded()).length).toBe(rules.length);
     process.stdout.write(
-      `prometheus: ${rules.length} rules loaded and evaluated healthy, ${everyExpression.length} expressions queried\n`,
+      `prometheus: ${rules.length} rules loaded and evaluated healthy, ${expressions.length} expressions queried\n`,
     );
   }, 60_000);
 
@@ -199,7 +176,7 @@ describe('dashboard and rules against a real Prometheus scraping a PM2 cluster',
     const exposition = await (await fetch(metricsUrl)).text();
     expect(
       missingMetrics(
-        everyExpression.map((e) => e.expr),
+        expressions.map((e) => e.expr),
         exposition,
       ),
     ).toEqual([]);

@@ -1,7 +1,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Pool } from 'pg';
 import type { Config } from '../config';
-import { APP_NAME } from '../contract';
+import { APP_NAME } from '../../../common/contract';
 import { PrismaClient } from '../generated/prisma/client';
 import { databaseUnreachable } from './unreachable';
 
@@ -18,7 +18,7 @@ const CLIENT_TIMEOUT_MARGIN_MS = 500;
 type DbConfig = Pick<Config, 'DATABASE_URL' | 'DB_POOL_SIZE' | 'DB_CONNECT_TIMEOUT_MS' | 'DB_STATEMENT_TIMEOUT_MS'>;
 
 /**
- * One pg pool per worker, sized by DB_POOL_SIZE (derived from infra/sizing.ts
+ * One pg pool per worker, sized by DB_POOL_SIZE (derived from common/sizing.ts
  * so that every worker of every pod at max scale plus surge fits the
  * database's connection budget). A short connect timeout makes requests fail
  * fast with 503 instead of queueing while PostgreSQL is unreachable, and a

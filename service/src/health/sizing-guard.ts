@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { BYTES_PER_MIB } from '../../../common/contract';
 
 /**
  * The runtime guard: the image bakes a worker count (PM2_INSTANCES) and heap
- * from infra/sizing.ts, but nothing stops someone running it in a container
+ * from common/sizing.ts, but nothing stops someone running it in a container
  * with fewer CPUs or less memory. At start-up we read the container's real
  * cgroup limits and report a mismatch in /health and in one warning log line.
  */
@@ -24,7 +25,6 @@ export interface SizingReport {
   readonly problems?: readonly string[];
 }
 
-const MiB = 1024 * 1024;
 /** cgroup v1 reports "no limit" as a page-rounded 2^63-1; anything this large is unlimited. */
 const V1_UNLIMITED_BYTES = 2 ** 60;
 
@@ -90,7 +90,7 @@ export function parseV1Memory(text: string): number | null {
 
 /** Compares the baked sizing with the container's limits. */
 export function assessSizing(workers: number, heapMiBPerWorker: number, limits: CgroupLimits): SizingReport {
-  const memoryLimitMiB = limits.memoryLimitBytes === null ? null : Math.floor(limits.memoryLimitBytes / MiB);
+  const memoryLimitMiB = limits.memoryLimitBytes === null ? null : Math.floor(limits.memoryLimitBytes / BYTES_PER_MIB);
   const problems: string[] = [];
   if (limits.cpuQuota !== null && workers > Math.max(1, Math.floor(limits.cpuQuota + 1e-9))) {
     problems.push(`${workers} workers but a CPU quota of ${limits.cpuQuota} CPUs: workers will be throttled`);

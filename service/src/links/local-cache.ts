@@ -1,5 +1,6 @@
 import encodeUrl from 'encodeurl';
 import { LRUCache } from 'lru-cache';
+import { BYTES_PER_MIB } from '../../../common/contract';
 import type { CachedLink } from './cache';
 
 /**
@@ -27,7 +28,6 @@ export interface LocalCacheOptions {
  * ("local cache memory"): 318 bytes per entry for 90-character URLs.
  */
 export const ENTRY_OVERHEAD_BYTES = 224;
-const MiB = 1024 * 1024;
 
 /**
  * The worker's own cache in front of Redis (lru-cache: bounded by entries and
@@ -45,7 +45,7 @@ export class LocalLinkCache {
   constructor(o: LocalCacheOptions) {
     this.lru = new LRUCache<string, LocalLink>({
       max: o.maxEntries,
-      maxSize: o.maxMiB * MiB,
+      maxSize: o.maxMiB * BYTES_PER_MIB,
       sizeCalculation: (link, slug) => slug.length + characters(link) + ENTRY_OVERHEAD_BYTES,
       ttl: o.ttlMs,
       updateAgeOnGet: false,

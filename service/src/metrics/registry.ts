@@ -1,12 +1,11 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Redis } from 'ioredis';
+import { BYTES_PER_MIB } from '../../../common/contract';
+import { HTTP_DURATION_BUCKETS, METRICS } from '../../../common/metrics';
 import type { Database } from '../db/client';
 import type { SizingReport } from '../health/sizing-guard';
 import { BoundHistogram } from './histogram';
 import { Tallies, type Tally } from './tally';
-
-/** The request histogram's buckets, s: a latency SLO's threshold must be one of them (infra/monitoring). */
-export const HTTP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] as const;
 
 export interface Metrics {
   readonly registry: Registry;
@@ -19,13 +18,7 @@ export interface Metrics {
   readonly aggregationMisses: Counter;
 }
 
-/**
- * The worker's metrics. Each PM2 worker keeps its own registry; the metrics
- * server (./server.ts) merges every worker's registry into one answer per pod,
- * so a scrape never sees one random worker's counters. Gauges that must not be
- * summed across workers say how they aggregate.
- */
-export function createMetrics(deps: {
+interface MetricsDeps {
   db: Database;
   redis: Redis;
   sizing: SizingReport;
@@ -34,12 +27,29 @@ export function createMetrics(deps: {
   localEntries: () => number;
   /** Whether this worker answers /ready 200, read at each scrape. */
   ready: () => boolean;
-}): Metrics {
+}
+
+/**
+ * The worker's metrics (names from common/metrics.ts). Each PM2 worker keeps its own registry; the metrics
+ * server (./server.ts) merges every worker's registry into one answer per pod,
+ * so a scrape never sees one random worker's counters. Gauges that must not be
+ * summed across workers say how they aggregate. The steps register in the order /metrics lists them.
+ */
+export function createMetrics(deps: MetricsDeps): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
-  const { db, redis, sizing, localEntries } = deps;
+  const requests = requestMetrics(registry);
+  const cache = cacheMetrics(registry, deps.localEntries);
+  const aggregationMisses = dependencyMetrics(registry, deps.db, deps.redis);
+  workerMetrics(registry, deps.workerIndex, deps.ready);
+  sizingMetrics(registry, deps.sizing);
+  return { registry, ...requests, ...cache, aggregationMisses };
+}
+
+/** Requests by route and status, redirects answered, links created. */
+function requestMetrics(registry: Registry) {
   const httpDuration = new BoundHistogram(
-    'http_request_duration_seconds',
+    METRICS.httpDuration.name,
     'HTTP request duration by route template and status',
     ['method', 'route', 'status'] as const,
     HTTP_DURATION_BUCKETS,
@@ -47,7 +57,7 @@ export function createMetrics(deps: {
   );
   const redirects = new Tallies();
   new Counter({
-    name: 'boltlink_redirects_total',
+    name: METRICS.redirects.name,
     help: 'Redirects answered (302)',
     registers: [registry],
     collect() {
@@ -55,13 +65,18 @@ export function createMetrics(deps: {
     },
   });
   const linksCreated = new Counter({
-    name: 'boltlink_links_created_total',
+    name: METRICS.linksCreated.name,
     help: 'Links created',
     registers: [registry],
   });
+  return { httpDuration, redirects: redirects.labels(), linksCreated };
+}
+
+/** The redirect path's lookups by tier and result, invalidations received, the worker cache's size. */
+function cacheMetrics(registry: Registry, localEntries: () => number) {
   const cacheLookups = new Tallies(['tier', 'result'] as const);
   new Counter({
-    name: 'boltlink_cache_lookups_total',
+    name: METRICS.cacheLookups.name,
     help: 'Lookups on the redirect path by tier (local, redis, database) and result (hit, miss, error)',
     labelNames: ['tier', 'result'] as const,
     registers: [registry],
@@ -70,25 +85,30 @@ export function createMetrics(deps: {
     },
   });
   const invalidations = new Counter({
-    name: 'boltlink_cache_invalidations_total',
+    name: METRICS.cacheInvalidations.name,
     help: "Invalidations received over Redis pub/sub (each evicts one slug from a worker's local cache)",
     registers: [registry],
   });
   new Gauge({
-    name: 'boltlink_local_cache_entries',
+    name: METRICS.localCacheEntries.name,
     help: "Entries in the workers' local link caches",
     registers: [registry],
     collect() {
       this.set(localEntries());
     },
   });
+  return { cacheLookups, invalidations };
+}
+
+/** What a worker waits on: its peers' answers to a /metrics aggregation, the pg pool, Redis. */
+function dependencyMetrics(registry: Registry, db: Database, redis: Redis): Counter {
   const aggregationMisses = new Counter({
-    name: 'boltlink_metrics_aggregation_misses_total',
+    name: METRICS.aggregationMisses.name,
     help: 'Workers that did not answer a /metrics aggregation within its deadline',
     registers: [registry],
   });
   new Gauge({
-    name: 'boltlink_db_pool_connections',
+    name: METRICS.dbPoolConnections.name,
     help: 'pg pool connections by state (in use, idle, waiting requests)',
     labelNames: ['state'] as const,
     registers: [registry],
@@ -99,19 +119,25 @@ export function createMetrics(deps: {
     },
   });
   new Gauge({
-    name: 'boltlink_redis_connected_workers',
+    name: METRICS.redisConnectedWorkers.name,
     help: 'Workers whose Redis connection is ready',
     registers: [registry],
     collect() {
       this.set(redis.status === 'ready' ? 1 : 0);
     },
   });
-  // Per worker, labelled by its PM2 instance number, so the pod's sum keeps one series per worker:
-  // PM2 restarts a worker on its own memory (max_memory_restart) and the alerts watch each one.
-  // 'max' where two workers briefly share a number while PM2 renumbers them during a reload.
-  const worker = { worker: String(deps.workerIndex) };
+  return aggregationMisses;
+}
+
+/**
+ * Per worker, labelled by its PM2 instance number, so the pod's sum keeps one series per worker:
+ * PM2 restarts a worker on its own memory (max_memory_restart) and the alerts watch each one.
+ * 'max' where two workers briefly share a number while PM2 renumbers them during a reload.
+ */
+function workerMetrics(registry: Registry, workerIndex: number, ready: () => boolean): void {
+  const worker = { worker: String(workerIndex) };
   new Gauge({
-    name: 'boltlink_worker_resident_memory_bytes',
+    name: METRICS.workerResidentMemory.name,
     help: "Resident memory of each PM2 worker (what PM2's max_memory_restart compares)",
     labelNames: ['worker'] as const,
     aggregator: 'max',
@@ -121,8 +147,8 @@ export function createMetrics(deps: {
     },
   });
   new Gauge({
-    name: 'boltlink_worker_heap_used_bytes',
-    help: 'V8 heap in use in each PM2 worker (against boltlink_sizing_heap_limit_bytes)',
+    name: METRICS.workerHeapUsed.name,
+    help: `V8 heap in use in each PM2 worker (against ${METRICS.sizingHeapLimit.name})`,
     labelNames: ['worker'] as const,
     aggregator: 'max',
     registers: [registry],
@@ -131,46 +157,41 @@ export function createMetrics(deps: {
     },
   });
   new Gauge({
-    name: 'boltlink_worker_ready',
+    name: METRICS.workerReady.name,
     help: 'Whether each PM2 worker answers /ready 200 (1) or not (0)',
     labelNames: ['worker'] as const,
     aggregator: 'max',
     registers: [registry],
     collect() {
-      this.set(worker, deps.ready() ? 1 : 0);
+      this.set(worker, ready() ? 1 : 0);
     },
   });
   new Gauge({
-    name: 'boltlink_worker_start_time_seconds',
+    name: METRICS.workerStartTime.name,
     help: 'Start time of each PM2 worker; a change is a restart (changes() over a window counts them)',
     labelNames: ['worker'] as const,
     registers: [registry],
   }).set(worker, Math.round(Date.now() / 1000));
+}
+
+/** What the worker was sized with and what it sees (the pod's answer: 'max' over its workers). */
+function sizingMetrics(registry: Registry, sizing: SizingReport): void {
   new Gauge({
-    name: 'boltlink_sizing_workers',
-    help: 'PM2 workers per pod baked from infra/sizing.ts',
+    name: METRICS.sizingWorkers.name,
+    help: 'PM2 workers per pod baked from common/sizing.ts',
     aggregator: 'max',
     registers: [registry],
   }).set(sizing.workers);
   new Gauge({
-    name: 'boltlink_sizing_heap_limit_bytes',
+    name: METRICS.sizingHeapLimit.name,
     help: 'V8 heap limit per worker',
     aggregator: 'max',
     registers: [registry],
-  }).set(sizing.heapMiBPerWorker * 1024 * 1024);
+  }).set(sizing.heapMiBPerWorker * BYTES_PER_MIB);
   new Gauge({
-    name: 'boltlink_sizing_cpu_quota',
+    name: METRICS.sizingCpuQuota.name,
     help: 'CPUs of cgroup quota seen by the worker (-1: unlimited)',
     aggregator: 'max',
     registers: [registry],
   }).set(sizing.cpuQuota ?? -1);
-  return {
-    registry,
-    httpDuration,
-    redirects: redirects.labels(),
-    linksCreated,
-    cacheLookups,
-    invalidations,
-    aggregationMisses,
-  };
 }

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { sizingFor } from '../../../infra/sizing';
+import { sizingFor } from '../../../common/sizing';
 import { reportFault, request } from '../../../test-support/faults';
 import { createLink, freePort, sql, startPrivateRedis, TOKEN, uniqueSlug } from '../../../test-support/service';
 import { pm2Cluster } from '../../../test-support/pm2';

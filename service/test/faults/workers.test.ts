@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { execFile } from 'node:child_process';
 import http from 'node:http';
 import { promisify } from 'node:util';
-import { sizingFor } from '../../../infra/sizing';
+import { sizingFor } from '../../../common/sizing';
 import { createLink, json, ROOT, sql, uniqueSlug } from '../../../test-support/service';
 import { pm2Cluster, pm2Runtime } from '../../../test-support/pm2';
 import {

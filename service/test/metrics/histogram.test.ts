@@ -1,6 +1,6 @@
 import { AggregatorRegistry, Counter, Histogram, Registry } from 'prom-client';
 import { BoundHistogram } from '../../src/metrics/histogram';
-import { HTTP_DURATION_BUCKETS } from '../../src/metrics/registry';
+import { HTTP_DURATION_BUCKETS } from '../../../common/metrics';
 import { Tallies } from '../../src/metrics/tally';
 
 const labelNames = ['method', 'route', 'status'] as const;

@@ -1,6 +1,6 @@
 import autocannon from 'autocannon';
-import { sizingFor } from '../../../infra/sizing';
-import { DEFAULT_METRICS_PORT } from '../../src/contract';
+import { sizingFor } from '../../../common/sizing';
+import { DEFAULT_METRICS_PORT } from '../../../common/contract';
 import { createLink, json, uniqueSlug } from '../../../test-support/service';
 import { cpuTicks, pm2Cluster } from '../../../test-support/pm2';
 

@@ -205,8 +205,6 @@ export const MIN_HEAP_MIB = 64;
 export const LOCAL_CACHE_HEAP_SHARE = 0.25;
 /** Container logs go to stdout; the kubelet's log files count against ephemeral storage too. */
 export const LOG_BUDGET_MIB = 256;
-/** Bytes in a MiB: the sizing counts in MiB, Prometheus in bytes. */
-export const BYTES_PER_MIB = 1024 * 1024;
 
 /** A sizing that cannot work. `problems` lists every bad field with its value. */
 export class SizingError extends Error {

@@ -1,9 +1,9 @@
 /**
  * The contract between the service, its image, its manifests and the load
- * tools that is not sizing: its name, its ports, who its process runs as and
- * where it may write. Service, infra and loadtest import these; the
- * Dockerfile gets them as build args (infra/build-args.ts). Nothing re-types
- * them.
+ * tools that is not sizing: its names, its ports, who its process runs as,
+ * where it may write, and units. Service, infra and loadtest import these
+ * (this floor, common/, imports neither); the Dockerfile gets them as build
+ * args (infra/build-args.ts). Nothing re-types them.
  */
 
 /**
@@ -14,6 +14,8 @@
 export const APP_NAME = 'boltlink-backend';
 /** The image's repository; the tag defaults to v<package version>. */
 export const IMAGE_REPOSITORY = APP_NAME;
+/** The PM2 app (service/ecosystem.config.js): `pm2 reload|logs boltlink-api`, the workers' name in `pm2 status`. */
+export const PM2_APP_NAME = 'boltlink-api';
 
 /** The port the service listens on unless PORT says otherwise; the chart's containerPort and probes use it. */
 export const DEFAULT_PORT = 5000;
@@ -26,3 +28,6 @@ export const APP_GID = 10001;
 /** PM2's home and the service's temp files: the only writable path, an emptyDir in the pod. */
 export const SCRATCH_DIR = '/tmp';
 export const PM2_HOME = '/tmp/pm2';
+
+/** Bytes in a MiB: the sizing counts in MiB; V8, the kernel and Prometheus in bytes. */
+export const BYTES_PER_MIB = 1024 * 1024;
