@@ -27,6 +27,18 @@ function buildImage(env: EnvironmentName): string {
   return `boltlink-backend:${TAGS[env]}`;
 }
 
+/** The image's filesystem as `docker export` writes it, and the paths in it. */
+function exported(image: string): { tar: Buffer; files: string[] } {
+  const id = docker('create', image);
+  try {
+    const tar = execFileSync('docker', ['export', id], { maxBuffer: 2 * 1024 ** 3 });
+    const files = execFileSync('tar', ['-t'], { input: tar, maxBuffer: 256 * 1024 ** 2, encoding: 'utf8' }).split('\n');
+    return { tar, files };
+  } finally {
+    docker('rm', id);
+  }
+}
+
 async function runContainer(image: string, env: EnvironmentName, cpus: number, extra: string[] = []) {
   const s = sizingFor(env);
   const port = await freePort();
@@ -109,23 +121,39 @@ describe('the image', () => {
 
   it('holds no secret: no test token, .env, .npmrc, key or test file in its filesystem, env or history', () => {
     const needles = [TOKEN, SECOND_TOKEN];
-    const id = docker('create', prod);
-    try {
-      const fs = execFileSync('docker', ['export', id], { maxBuffer: 2 * 1024 ** 3 });
-      expect(needles.filter((n) => fs.includes(n))).toEqual([]);
-      const files = execFileSync('tar', ['-t'], { input: fs, maxBuffer: 256 * 1024 ** 2, encoding: 'utf8' })
-        .split('\n')
-        .filter((f) => f.startsWith('app/'));
-      expect(files.length).toBeGreaterThan(100);
-      expect(
-        files.filter((f) => /(^|\/)(\.env(\..*)?|\.npmrc|[^/]+\.(pem|key))$|^app\/service\/test\//.test(f)),
-      ).toEqual([]);
-    } finally {
-      docker('rm', id);
-    }
+    const { tar, files: all } = exported(prod);
+    const files = all.filter((f) => f.startsWith('app/'));
+    expect(needles.filter((n) => tar.includes(n))).toEqual([]);
+    expect(files.length).toBeGreaterThan(100);
+    expect(files.filter((f) => /(^|\/)(\.env(\..*)?|\.npmrc|[^/]+\.(pem|key))$|^app\/service\/test\//.test(f))).toEqual(
+      [],
+    );
     const config = docker('image', 'inspect', prod) + docker('history', '--no-trunc', prod);
     expect(needles.filter((n) => config.includes(n))).toEqual([]);
     expect(config).not.toMatch(/API_TOKENS=|DATABASE_URL=|REDIS_URL=/);
+  });
+
+  it('installs what the service runs and nothing that only synth, the tests or the load runner use', () => {
+    // package-lock.json marks every package reachable only from devDependencies `dev`, and those reachable
+    // only through optional edges `optional`/`devOptional` (the Dockerfile omits both).
+    const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')).packages as Record<
+      string,
+      { dev?: boolean; optional?: boolean; devOptional?: boolean }
+    >;
+    const installed = new Set(
+      exported(prod)
+        .files.filter((f) => /^app\/node_modules\/.+\/package\.json$/.test(f))
+        .map((f) => f.slice('app/'.length, -'/package.json'.length)),
+    );
+    const entries = Object.entries(lock).filter(([key]) => key.startsWith('node_modules/'));
+    const devOnly = entries.filter(([, e]) => e.dev).map(([key]) => key);
+    const runtime = entries.filter(([, e]) => !e.dev && !e.optional && !e.devOptional).map(([key]) => key);
+    process.stdout.write(
+      `image ${prod}: ${runtime.length} runtime packages, ${devOnly.length} dev-only packages left out\n`,
+    );
+    expect(devOnly).toEqual(expect.arrayContaining(['node_modules/@grafana/grafana-foundation-sdk']));
+    expect(devOnly.filter((key) => installed.has(key))).toEqual([]);
+    expect(runtime.filter((key) => !installed.has(key))).toEqual([]);
   });
 
   it('carries the migration command the cluster runs', async () => {
