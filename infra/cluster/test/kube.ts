@@ -58,15 +58,40 @@ export async function getJson(...args: string[]): Promise<any> {
   return JSON.parse(await kubectl('get', ...args, '-o', 'json'));
 }
 
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes; resolves with that value. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+/**
+ * Polls `fn` until it returns a truthy value or `timeoutMs` passes; resolves with that value. On timeout the
+ * error names the last error `fn` threw and, when given, what `state` says the cluster looks like then.
+ */
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  state?: () => Promise<string>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
+  let lastError = '';
   for (;;) {
-    const value = await fn().catch(() => undefined);
+    const value = await fn().catch((err: Error) => {
+      lastError = err.message;
+      return undefined;
+    });
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    if (Date.now() > deadline) {
+      const seen = state ? await state().catch((err: Error) => `(state unavailable: ${err.message})`) : '';
+      throw new Error(
+        `${what}: not within ${timeoutMs} ms${lastError ? `; last error: ${lastError}` : ''}${seen ? `\n${seen}` : ''}`,
+      );
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** What a failing wait prints: the release's autoscaler, workloads and pods, and the namespace's latest events. */
+export async function releaseState(selector: string): Promise<string> {
+  const objects = await sh(`kubectl get hpa,deploy,rs,pods -l ${selector} -o wide`);
+  const events = await sh('kubectl get events --sort-by=.lastTimestamp');
+  const latest = events.stdout.trim().split('\n').slice(-15).join('\n');
+  return `${objects.stdout.trim()}${objects.stderr.trim()}\nlatest events:\n${latest}${events.stderr.trim()}`;
 }
 
 /** The Deployment's pods, newest first, with their phase, readiness and restart counts. */
