@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { createScratchDatabase, withClient } from '../../test-support/databases';
 import { freePort, json, SECOND_TOKEN, slowCreate, sql, TOKEN, uniqueSlug, waitFor } from '../../test-support/service';
-import { APP_UID } from '../../common/contract';
+import { APP_UID, PM2_APP_NAME } from '../../common/contract';
 import { sizingFor, type EnvironmentName } from '../../common/sizing';
 import { container, envValue, ROOT, synth } from '../../test-support/synth';
 
@@ -294,7 +294,7 @@ describe('docker-compose.pm2.yml', () => {
         1_000,
       );
       const status = docker('exec', 'boltlink-backend', 'npx', 'pm2', 'status');
-      expect(status.split('\n').filter((l) => l.includes('boltlink-api') && l.includes('online'))).toHaveLength(
+      expect(status.split('\n').filter((l) => l.includes(PM2_APP_NAME) && l.includes('online'))).toHaveLength(
         s.pm2Instances,
       );
       expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);

@@ -12,4 +12,9 @@ if [ -z "${PM2_INSTANCES:-}" ]; then
   PM2_INSTANCES="$(node dist/common/sizing-cli.js --env "$BOLTLINK_SIZING" --get pm2Instances)"
   export PM2_INSTANCES
 fi
+# `logs` without an app: the BoltLink app's (PM2_APP_NAME, common/contract.ts), not every app in this PM2 home.
+if [ "${1:-}" = logs ] && { [ $# -eq 1 ] || [ "${2#-}" != "$2" ]; }; then
+  shift
+  set -- logs "$(node -p "require('./dist/common/contract.js').PM2_APP_NAME")" "$@"
+fi
 exec node node_modules/pm2/bin/pm2 "$@"

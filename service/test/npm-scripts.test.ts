@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { createScratchDatabase } from '../../test-support/databases';
 import { freePort, ROOT, sqlAt, testEnv, waitFor, waitReady } from '../../test-support/service';
+import { PM2_APP_NAME } from '../../common/contract';
 
 const run = promisify(execFile);
 
@@ -81,8 +82,8 @@ describe('a fresh clone (no dist/)', () => {
 describe('npm run start:cluster / stop:cluster', () => {
   /** A home of its own: PM2's default home (~/.pm2) is then private to the test. */
   const home = () => mkdtempSync(path.join(os.tmpdir(), 'home-'));
-  const npmRun = (script: string, env: NodeJS.ProcessEnv) =>
-    run('npm', ['run', '-s', script], { cwd: ROOT, env }).then(
+  const npmRun = (script: string, env: NodeJS.ProcessEnv, args: string[] = []) =>
+    run('npm', ['run', '-s', script, ...(args.length ? ['--', ...args] : [])], { cwd: ROOT, env }).then(
       (r) => ({ code: 0, ...r }),
       (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
     );
@@ -119,7 +120,13 @@ describe('npm run start:cluster / stop:cluster', () => {
     const base = `http://127.0.0.1:${first.PORT}`;
     expect((await fetch(`${base}/__fault/whoami`)).status).toBe(200);
     const status = await run('npx', ['--no-install', 'pm2', 'status'], { cwd: ROOT, env: { ...process.env, HOME: h } });
-    expect(status.stdout.split('\n').filter((l) => l.includes('boltlink-api') && l.includes('online'))).toHaveLength(2);
+    expect(status.stdout.split('\n').filter((l) => l.includes(PM2_APP_NAME) && l.includes('online'))).toHaveLength(2);
+    // npm run logs names the app itself (PM2 says `[all] processes` when it is given none), and passes options on.
+    const logs = await npmRun('logs', first, ['--nostream', '--lines', '5']);
+    expect(logs).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining(`last 5 lines for [${PM2_APP_NAME}] process`),
+    });
 
     expect((await npmRun('stop:cluster', first)).code).toBe(0);
     expect(daemonAlive(h)).toBe(false);

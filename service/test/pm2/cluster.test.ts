@@ -1,6 +1,6 @@
 import autocannon from 'autocannon';
 import { sizingFor } from '../../../common/sizing';
-import { DEFAULT_METRICS_PORT } from '../../../common/contract';
+import { DEFAULT_METRICS_PORT, PM2_APP_NAME } from '../../../common/contract';
 import { createLink, json, uniqueSlug } from '../../../test-support/service';
 import { cpuTicks, pm2Cluster } from '../../../test-support/pm2';
 
@@ -40,7 +40,7 @@ describe('PM2 cluster (service/ecosystem.config.js)', () => {
     const restartsBefore = (await cluster.jlist()).reduce((n, w) => n + w.pm2_env.restart_time, 0);
     const load = autocannon({ url: `${cluster.base}/${slug}`, connections: 20, duration: 12, pipelining: 1 });
     await new Promise((r) => setTimeout(r, 3_000));
-    await cluster.pm2('reload', 'boltlink-api', '--update-env');
+    await cluster.pm2('reload', PM2_APP_NAME, '--update-env');
     const result = await load;
     const pidsAfter = (await cluster.online()).map((w) => w.pid).sort();
     // PM2 counts a reload as one restart per worker; a replacement that crashed at start (its metrics
