@@ -94,6 +94,18 @@ export async function releaseState(selector: string): Promise<string> {
   return `${objects.stdout.trim()}${objects.stderr.trim()}\nlatest events:\n${latest}${events.stderr.trim()}`;
 }
 
+/**
+ * The host's way to a pod, for a request from the host straight to a pod IP that failed: the route, the
+ * neighbour entry, the filter rules that name the address (with their packet counters) and its conntrack entries.
+ */
+export async function hostPathTo(ip: string): Promise<string> {
+  const r = await sh(
+    `ip route get ${ip}; ip neigh show to ${ip}; iptables-save -c -t filter | grep -F -- '${ip}' | head -n 20; ` +
+      `echo "conntrack entries to ${ip}: $(conntrack -L -d ${ip} 2>/dev/null | wc -l)"`,
+  );
+  return `${r.stdout}${r.stderr}`.trim();
+}
+
 /** The Deployment's pods, newest first, with their phase, readiness and restart counts. */
 export async function pods(selector: string): Promise<any[]> {
   const list = await getJson('pods', '-l', selector);
