@@ -694,7 +694,13 @@ describe('7. the HPA on real CPU: metrics-server, scale-out and scale-in under l
           return ready.length >= s.maxReplicas ? ready : undefined;
         },
         5 * 60_000,
-      );
+        () => releaseState(SELECTOR),
+      ).catch(async (err: unknown) => {
+        // The load is bounded by time only: stop it, so the cases after this one run on a quiet node.
+        heavy = false;
+        await heavyLoad;
+        throw err;
+      });
       const outMs = Date.now() - started;
       const atScaleOut = seen.find((x) => x.desired >= s.maxReplicas) ?? seen.at(-1);
       heavy = false;
@@ -709,7 +715,12 @@ describe('7. the HPA on real CPU: metrics-server, scale-out and scale-in under l
           return (await pods(SELECTOR)).length === s.minReplicas;
         },
         6 * 60_000,
-      );
+        () => releaseState(SELECTOR),
+      ).catch(async (err: unknown) => {
+        running = false;
+        await lightLoad;
+        throw err;
+      });
       const inMs = Date.now() - lightStarted;
       await new Promise((r) => setTimeout(r, 2_000));
       running = false;
@@ -961,7 +972,7 @@ describe('9. production scheduling, simulated on kubemark hollow nodes in 3 zone
     expect(skew(at.byNode.values())).toBeLessThanOrEqual(prod.maxSkew[0]!);
   }, 240_000);
 
-  it('kubectl drain of nodes one by one respects the PDB: evictions refused while its budget is spent, the drain done once replacements are Ready', async () => {
+  it('kubectl drain of nodes one by one respects the PDB: evictions refused while its budget is spent, the drain done once replacements have room, every pod Ready after', async () => {
     const drain = (node: string, timeoutS: number) =>
       sh(
         `kubectl drain ${node} --ignore-daemonsets --delete-emptydir-data --timeout=${timeoutS}s`,
@@ -1005,7 +1016,16 @@ describe('9. production scheduling, simulated on kubemark hollow nodes in 3 zone
     const r = await blocked;
     sampling = false;
     await sampler;
-    const end = await placement();
+    // The drain ends when its last eviction is done; that pod's replacement may be a moment from Ready.
+    const end = await until(
+      `all ${prod.maxReplicas} pods Ready again after the drain`,
+      async () => {
+        const now = await placement();
+        return now.ready === prod.maxReplicas ? now : undefined;
+      },
+      60_000,
+      async () => (await placement()).table,
+    );
     lines.push(
       `kubectl drain ${node} with the pool full: ${refusals(r.stdout + r.stderr)} evictions refused by the PDB until ${first[0]} was uncordoned; ` +
         `done in ${((Date.now() - t) / 1000).toFixed(1)} s; Ready pods never below ${lowest} (PDB: at most ${prod.pdbMaxUnavailable} unavailable of ${prod.maxReplicas})`,
@@ -1014,7 +1034,6 @@ describe('9. production scheduling, simulated on kubemark hollow nodes in 3 zone
     expect(r).toMatchObject({ code: 0 });
     expect(refusals(r.stdout + r.stderr)).toBeGreaterThan(0);
     expect(lowest).toBeGreaterThanOrEqual(prod.maxReplicas - prod.pdbMaxUnavailable);
-    expect(end.ready).toBe(prod.maxReplicas);
   }, 600_000);
 });
 
