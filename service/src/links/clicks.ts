@@ -28,6 +28,14 @@ if not id then
   redis.call('SET', KEYS[3], id)
 end
 return {id, redis.call('HGETALL', KEYS[2])}`;
+/**
+ * How long a stopping worker waits for the flush lock. A flush holds it for
+ * one UPDATE (milliseconds); one held longer belongs to a stuck or dead
+ * flusher, and the clicks wait in Redis. Well inside the sizing's shutdown
+ * slack (at least 1 s after the drain).
+ */
+const FINAL_FLUSH_WAIT_MS = 500;
+const FINAL_FLUSH_RETRY_MS = 20;
 /** How long applied batch ids are remembered: far beyond any retry of a batch still in Redis. */
 const BATCH_ID_RETENTION_DAYS = 7;
 
@@ -98,12 +106,30 @@ export class ClickCounter {
     this.timer.unref();
   }
 
-  /** Stops the timer and makes the final flush (shutdown: no click is lost). */
+  /**
+   * Stops the timers and makes the final flush (shutdown: no click is lost).
+   * Once pushed, this worker's clicks are in the shared hash; another worker
+   * stopping at the same moment may hold the lock with a batch taken just
+   * before they arrived. Waiting for it (up to FINAL_FLUSH_WAIT_MS) brings
+   * them to PostgreSQL now, instead of leaving them in Redis until some
+   * worker flushes again: for the last pod of a release, its next start.
+   */
   async stop(): Promise<void> {
     clearInterval(this.pushTimer);
     clearInterval(this.timer);
     await this.running;
-    await this.flush();
+    await this.push();
+    await this.flushLocal();
+    const until = Date.now() + FINAL_FLUSH_WAIT_MS;
+    for (;;) {
+      const outcome = await this.flushShared();
+      if (outcome === 'flushed') return;
+      if (Date.now() >= until) {
+        this.log.warn({ waitedMs: FINAL_FLUSH_WAIT_MS, outcome }, 'clicks left in Redis for the next flush');
+        return;
+      }
+      if (outcome === 'locked') await new Promise((r) => setTimeout(r, FINAL_FLUSH_RETRY_MS));
+    }
   }
 
   /** Writes buffered clicks to PostgreSQL. Safe to call concurrently from any worker. */
@@ -140,19 +166,27 @@ export class ClickCounter {
     this.localBatch = undefined;
   }
 
-  private async flushShared(): Promise<void> {
+  /**
+   * Applies the shared hash under the lock. `flushed`: everything pushed before
+   * the call is in PostgreSQL; `locked`: another worker's flush holds the lock;
+   * `retried`: the batch applied was one a failed flush left, and the hash may
+   * hold more.
+   */
+  private async flushShared(): Promise<'flushed' | 'locked' | 'retried'> {
     const locked = await this.redis.set(LOCK, this.lockToken, 'PX', LOCK_TTL_MS, 'NX');
-    if (locked !== 'OK') return;
+    if (locked !== 'OK') return 'locked';
     try {
-      const taken = (await this.redis.eval(TAKE_BATCH, 3, PENDING, INFLIGHT, INFLIGHT_ID, randomUUID())) as
+      const newId = randomUUID();
+      const taken = (await this.redis.eval(TAKE_BATCH, 3, PENDING, INFLIGHT, INFLIGHT_ID, newId)) as
         [] | [string, string[]];
-      if (taken.length === 0) return;
+      if (taken.length === 0) return 'flushed';
       const [id, flat] = taken;
       const counts: [string, number][] = [];
       for (let i = 0; i < flat.length; i += 2) counts.push([flat[i]!, Number(flat[i + 1])]);
       await this.apply({ id, counts });
       await this.redis.del(INFLIGHT, INFLIGHT_ID);
       this.log.debug({ slugs: counts.length }, 'clicks flushed');
+      return id === newId ? 'flushed' : 'retried';
     } finally {
       await this.redis.eval(RELEASE_LOCK, 1, LOCK, this.lockToken).catch(() => undefined);
     }

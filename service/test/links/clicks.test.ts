@@ -55,4 +55,46 @@ describe('click batches', () => {
     expect(await stored(slug)).toBe(6);
     expect(await clicks.unflushed(slug)).toBe(0);
   });
+
+  it('on stop waits for a flush another worker holds the lock for, then brings its own clicks to PostgreSQL', async () => {
+    const slug = uniqueSlug('cb');
+    await sql('INSERT INTO links (slug, url) VALUES ($1, $2)', [slug, 'https://example.com/cb']);
+    // Another worker stopping at the same moment: it holds the lock, its batch taken before ours arrived.
+    await redis.set('clicks:lock', 'another-worker', 'PX', 30_000);
+    const stopping = new ClickCounter(redis, db.prisma, pino({ level: 'silent' }));
+    for (let i = 0; i < 2; i++) stopping.record(slug);
+    const stopped = stopping.stop();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await stored(slug)).toBe(0);
+    await redis.del('clicks:lock');
+    await stopped;
+    expect(await stored(slug)).toBe(2);
+  });
+
+  it("on stop applies a batch a failed flush left, then this worker's own clicks", async () => {
+    const [left, own] = [uniqueSlug('cb'), uniqueSlug('cb')];
+    for (const slug of [left, own])
+      await sql('INSERT INTO links (slug, url) VALUES ($1, $2)', [slug, 'https://example.com/cb']);
+    await redis.hset('clicks:inflight', left, 5);
+    await redis.set('clicks:inflight:id', randomUUID());
+    const stopping = new ClickCounter(redis, db.prisma, pino({ level: 'silent' }));
+    for (let i = 0; i < 3; i++) stopping.record(own);
+    await stopping.stop();
+    expect([await stored(left), await stored(own)]).toEqual([5, 3]);
+  });
+
+  it('on stop gives up on a lock that is never released (a dead flusher) and leaves the clicks in Redis', async () => {
+    const slug = uniqueSlug('cb');
+    await sql('INSERT INTO links (slug, url) VALUES ($1, $2)', [slug, 'https://example.com/cb']);
+    await redis.set('clicks:lock', 'a-dead-worker', 'PX', 30_000);
+    try {
+      const stopping = new ClickCounter(redis, db.prisma, pino({ level: 'silent' }));
+      stopping.record(slug);
+      await stopping.stop();
+      expect(await stored(slug)).toBe(0);
+      expect(await clicks.unflushed(slug)).toBe(1);
+    } finally {
+      await redis.del('clicks:lock');
+    }
+  });
 });
