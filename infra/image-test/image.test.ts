@@ -220,13 +220,19 @@ describe('the container, sized as the staging manifest', () => {
     const s = sizingFor('staging');
     const c = await runContainer(staging, 'staging', s.cpuLimitMilli / 1000);
     const clicked = uniqueSlug('img');
-    await fetch(`${c.base}/api/links`, {
+    const created = await fetch(`${c.base}/api/links`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ url: 'https://example.com/img', slug: clicked }),
     });
+    expect(created.status).toBe(201);
+    // New connections, so PM2 hands them to every worker: each must serve, not only the one /ready reached.
+    const redirects: number[] = [];
     for (let i = 0; i < 4; i++)
-      await fetch(`${c.base}/${clicked}`, { redirect: 'manual', headers: { connection: 'close' } });
+      redirects.push(
+        (await fetch(`${c.base}/${clicked}`, { redirect: 'manual', headers: { connection: 'close' } })).status,
+      );
+    expect(redirects).toEqual([302, 302, 302, 302]);
     const slow = uniqueSlug('imgslow');
     const inFlight = slowCreate(c.port, slow, 1_500);
     await new Promise((r) => setTimeout(r, 200));

@@ -38,7 +38,10 @@ const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 const SCHEMA_RECHECK_MS = 2_000;
 
 /**
- * Wires the worker, listens, and only then reports ready: PM2's `wait_ready`
+ * Wires the worker, connects, listens, and only then reports ready. It
+ * listens only once connected: under PM2 the master hands connections to
+ * every worker that listens, so a worker listening while it still connects
+ * would answer its share of a Ready pod's requests 503 "starting". PM2's `wait_ready`
  * holds a reload until the new worker has called process.send('ready').
  * Start-up needs PostgreSQL once (a failure is a StartupError naming
  * DATABASE_URL and its address); after that, readiness follows only this
@@ -56,8 +59,8 @@ export async function start(
 ): Promise<Running> {
   const lifecycle = new Lifecycle();
   const worker = wire(config, log, lifecycle, options);
+  const { first, metricsServer } = await connect(config, worker, log);
   const server = await listen(config, worker, lifecycle);
-  const { first, metricsServer } = await connect(config, worker, server, log);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
 
@@ -168,15 +171,15 @@ async function listen(config: Config, worker: Worker, lifecycle: Lifecycle): Pro
 
 /**
  * PostgreSQL (once, with the schema's state), Redis, the invalidation subscriber, then the
- * metrics server. A database that cannot be read closes everything and is a StartupError.
+ * metrics server; before the API port listens. A database that cannot be read closes
+ * everything and is a StartupError.
  */
-async function connect(config: Config, worker: Worker, server: Server, log: Logger) {
+async function connect(config: Config, worker: Worker, log: Logger) {
   let first: SchemaStatus;
   try {
     await reachDatabase(worker.db, config.DATABASE_URL);
     first = await schemaStatus(worker.db.pool);
   } catch (err) {
-    server.close();
     await worker.closeConnections();
     throw err instanceof StartupError ? err : new StartupError(`reading the schema's migrations: ${String(err)}`);
   }
