@@ -44,7 +44,7 @@ module.exports = {
       max_memory_restart: `${sizing.maxMemoryRestartMiB}M`,
       // PM2 sends SIGINT, waits kill_timeout, then SIGKILLs; the worker's own deadline is inside it.
       kill_timeout: sizing.killTimeoutMs,
-      // A reload replaces a worker only after the new one has listened and reached PostgreSQL.
+      // A reload replaces a worker only after the new one has reached PostgreSQL and Redis and listens.
       wait_ready: true,
       listen_timeout: sizing.startupTimeoutMs,
       // Logs go to PM2's stdout (pm2-runtime) and live to `pm2 logs`; no files fill a pod's disk.

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DEFAULT_METRICS_PORT } from '../common/contract';
-import { freePort, ROOT, spawnServing, testEnv, waitReady } from './service';
+import { freePort, ROOT, spawnNode, spawnServing, testEnv, waitReady } from './service';
 
 const run = promisify(execFile);
 export const PM2_BIN = path.join(ROOT, 'node_modules/pm2/bin/pm2');
@@ -56,10 +56,16 @@ export async function pm2Cluster(extraEnv: Record<string, string> = {}) {
   };
 }
 
-/** pm2-runtime, the container entrypoint, as a foreground child process. */
+/** pm2-runtime, the container entrypoint, as a foreground child process; resolves once ready. */
 export async function pm2Runtime(extraEnv: Record<string, string> = {}) {
   const { port, env } = await pm2Env(extraEnv);
   return spawnServing([PM2_RUNTIME_BIN, ECOSYSTEM], env, port);
+}
+
+/** `pm2Runtime`, resolved as soon as it is spawned (the tests of start-up). */
+export async function pm2RuntimeStarting(extraEnv: Record<string, string> = {}) {
+  const { port, env } = await pm2Env(extraEnv);
+  return spawnNode([PM2_RUNTIME_BIN, ECOSYSTEM], env, port);
 }
 
 /** User + system CPU ticks a process has used, from /proc. */

@@ -187,8 +187,8 @@ export function waitReady(base: string, timeoutMs = 20_000): Promise<void> {
   return waitFor(async () => (await fetch(`${base}/ready`).catch(() => null))?.status === 200, timeoutMs, 100);
 }
 
-/** `node <args>` as a real child process serving on `port`, its output collected; resolves once ready. */
-export async function spawnServing(args: string[], env: NodeJS.ProcessEnv, port: number) {
+/** `node <args>` as a real child process that will serve on `port`, its output collected. */
+export function spawnNode(args: string[], env: NodeJS.ProcessEnv, port: number) {
   const proc = spawn(process.execPath, args, {
     env,
     cwd: ROOT,
@@ -197,7 +197,12 @@ export async function spawnServing(args: string[], env: NodeJS.ProcessEnv, port:
   let output = '';
   proc.stdout.on('data', (d) => (output += d));
   proc.stderr.on('data', (d) => (output += d));
-  const base = `http://127.0.0.1:${port}`;
-  await waitReady(base);
-  return { proc, base, port, output: () => output };
+  return { proc, base: `http://127.0.0.1:${port}`, port, output: () => output };
+}
+
+/** `spawnNode`, resolved once ready. */
+export async function spawnServing(args: string[], env: NodeJS.ProcessEnv, port: number) {
+  const spawned = spawnNode(args, env, port);
+  await waitReady(spawned.base);
+  return spawned;
 }

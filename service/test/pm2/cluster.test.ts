@@ -1,8 +1,9 @@
+import http from 'node:http';
 import autocannon from 'autocannon';
 import { sizingFor } from '../../../common/sizing';
 import { DEFAULT_METRICS_PORT, PM2_APP_NAME } from '../../../common/contract';
-import { createLink, json, uniqueSlug } from '../../../test-support/service';
-import { cpuTicks, pm2Cluster } from '../../../test-support/pm2';
+import { createLink, json, sql, stopProcess, uniqueSlug, waitFor } from '../../../test-support/service';
+import { cpuTicks, pm2Cluster, pm2RuntimeStarting } from '../../../test-support/pm2';
 
 const local = sizingFor('local');
 
@@ -54,5 +55,39 @@ describe('PM2 cluster (service/ecosystem.config.js)', () => {
     expect({ errors: result.errors, timeouts: result.timeouts }).toEqual({ errors: 0, timeouts: 0 });
     expect(Object.keys(result.statusCodeStats ?? {})).toEqual(['302']);
     expect(result.requests.total).toBeGreaterThan(1000);
+  });
+});
+
+/** One GET on a connection of its own (PM2's master hands each new connection to the next worker). */
+const freshGet = (port: number, path: string) =>
+  new Promise<string>((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 2_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(String(res.statusCode)));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    req.on('timeout', () => req.destroy(new Error('TIMEOUT')));
+  });
+
+describe('a PM2 cluster that has just started', () => {
+  // /ready reaches one worker: the pod is Ready while the other may still be starting. A worker that
+  // listened before it had connected answered its share 503 "starting" here (7-10 per start).
+  it('answers every request as a serving worker from its first /ready 200 on', async () => {
+    const slug = uniqueSlug('start');
+    await sql('INSERT INTO links (slug, url) VALUES ($1, $2)', [slug, 'https://example.com/start']);
+    const rt = await pm2RuntimeStarting({ LOG_LEVEL: 'warn' });
+    try {
+      await waitFor(async () => (await freshGet(rt.port, '/ready')) === '200', 30_000, 10);
+      const answers: Record<string, number> = {};
+      const until = Date.now() + 3_000;
+      for (let n = 0; n < 20_000 && Date.now() < until; n++) {
+        const answer = await freshGet(rt.port, `/${slug}`);
+        answers[answer] = (answers[answer] ?? 0) + 1;
+      }
+      expect(Object.keys(answers)).toEqual(['302']);
+      expect(answers['302']).toBeGreaterThan(100);
+    } finally {
+      await stopProcess(rt.proc);
+    }
   });
 });
