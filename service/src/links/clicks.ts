@@ -12,9 +12,13 @@ const LOCK_TTL_MS = 30_000;
 const PUSH_INTERVAL_MS = 100;
 
 /**
- * Returns {id, INFLIGHT}: the batch a failed flush left, unchanged and with
- * its id, or else PENDING moved into INFLIGHT under the new id ARGV[1].
- * A batch never changes once it has an id, so a retry is the same batch.
+ * Returns {id, INFLIGHT as a JSON object of slug → count}: the batch a failed
+ * flush left, unchanged and with its id, or else PENDING moved into INFLIGHT
+ * under the new id ARGV[1]. A batch never changes once it has an id, so a
+ * retry is the same batch. JSON, not HGETALL's reply: under a long tail a
+ * batch holds tens of thousands of slugs, and the worker passes the text to
+ * PostgreSQL as it is instead of parsing that many strings (measured: a
+ * 50 ms stall of the worker's event loop every flush).
  */
 const TAKE_BATCH = `
 if redis.call('EXISTS', KEYS[2]) == 0 then
@@ -27,7 +31,10 @@ if not id then
   id = ARGV[1]
   redis.call('SET', KEYS[3], id)
 end
-return {id, redis.call('HGETALL', KEYS[2])}`;
+local flat = redis.call('HGETALL', KEYS[2])
+local counts = {}
+for i = 1, #flat, 2 do counts[flat[i]] = flat[i + 1] end
+return {id, cjson.encode(counts)}`;
 /**
  * How long a stopping worker waits for the flush lock. A flush holds it for
  * one UPDATE (milliseconds); one held longer belongs to a stuck or dead
@@ -39,10 +46,19 @@ const FINAL_FLUSH_RETRY_MS = 20;
 /** How long applied batch ids are remembered: far beyond any retry of a batch still in Redis. */
 const BATCH_ID_RETENTION_DAYS = 7;
 
-interface Batch {
+interface LocalBatch {
   readonly id: string;
-  readonly counts: readonly (readonly [string, number])[];
+  readonly counts: ReadonlyMap<string, number>;
 }
+
+/**
+ * Adds a worker's tally (ARGV[1], a JSON object of slug → count) to the shared
+ * hash. One command and one argument however many slugs: under a long tail of
+ * links a push carries thousands, and a pipeline of one HINCRBY each built
+ * thousands of ioredis commands at once (tens of milliseconds of the worker's
+ * time every push).
+ */
+const PUSH_TALLY = `for slug, n in pairs(cjson.decode(ARGV[1])) do redis.call('HINCRBY', KEYS[1], slug, n) end return 0`;
 
 const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
@@ -66,7 +82,7 @@ export class ClickCounter {
   private readonly unpushed = new Map<string, number>();
   private readonly local = new Map<string, number>();
   /** A batch of `local` that PostgreSQL did not confirm: retried as it is, under the same id. */
-  private localBatch: Batch | undefined;
+  private localBatch: LocalBatch | undefined;
   private readonly lockToken = randomUUID();
   private timer: NodeJS.Timeout | undefined;
   private pushTimer: NodeJS.Timeout | undefined;
@@ -85,7 +101,7 @@ export class ClickCounter {
 
   /** Clicks counted but not yet in PostgreSQL (Redis and this worker's buffers). */
   async unflushed(slug: string): Promise<number> {
-    const retrying = this.localBatch?.counts.find(([s]) => s === slug)?.[1] ?? 0;
+    const retrying = this.localBatch?.counts.get(slug) ?? 0;
     const local = (this.local.get(slug) ?? 0) + (this.unpushed.get(slug) ?? 0) + retrying;
     const [pending, inflight] = await Promise.all([
       this.redis.hget(PENDING, slug).catch(() => null),
@@ -144,12 +160,11 @@ export class ClickCounter {
     if (this.unpushed.size === 0) return;
     const batch = [...this.unpushed];
     this.unpushed.clear();
-    const pipeline = this.redis.pipeline();
-    for (const [slug, n] of batch) pipeline.hincrby(PENDING, slug, n);
-    const results = await pipeline.exec().catch(() => null);
-    batch.forEach(([slug, n], i) => {
-      if (!results || results[i]?.[0]) this.bufferLocally(slug, n);
-    });
+    const pushed = await this.redis.eval(PUSH_TALLY, 1, PENDING, JSON.stringify(Object.fromEntries(batch))).then(
+      () => true,
+      () => false,
+    );
+    if (!pushed) for (const [slug, n] of batch) this.bufferLocally(slug, n);
   }
 
   private bufferLocally(slug: string, n: number): void {
@@ -159,10 +174,10 @@ export class ClickCounter {
   private async flushLocal(): Promise<void> {
     if (!this.localBatch) {
       if (this.local.size === 0) return;
-      this.localBatch = { id: randomUUID(), counts: [...this.local] };
+      this.localBatch = { id: randomUUID(), counts: new Map(this.local) };
       this.local.clear();
     }
-    await this.apply(this.localBatch);
+    await this.apply(this.localBatch.id, JSON.stringify(Object.fromEntries(this.localBatch.counts)));
     this.localBatch = undefined;
   }
 
@@ -178,14 +193,13 @@ export class ClickCounter {
     try {
       const newId = randomUUID();
       const taken = (await this.redis.eval(TAKE_BATCH, 3, PENDING, INFLIGHT, INFLIGHT_ID, newId)) as
-        [] | [string, string[]];
+        [] | [string, string];
       if (taken.length === 0) return 'flushed';
-      const [id, flat] = taken;
-      const counts: [string, number][] = [];
-      for (let i = 0; i < flat.length; i += 2) counts.push([flat[i]!, Number(flat[i + 1])]);
-      await this.apply({ id, counts });
-      await this.redis.del(INFLIGHT, INFLIGHT_ID);
-      this.log.debug({ slugs: counts.length }, 'clicks flushed');
+      const [id, counts] = taken;
+      await this.apply(id, counts);
+      // UNLINK: a batch of a long tail is a hash of tens of thousands of fields; Redis frees it in the background.
+      await this.redis.unlink(INFLIGHT, INFLIGHT_ID);
+      this.log.debug({ batchBytes: counts.length }, 'clicks flushed');
       return id === newId ? 'flushed' : 'retried';
     } finally {
       await this.redis.eval(RELEASE_LOCK, 1, LOCK, this.lockToken).catch(() => undefined);
@@ -198,17 +212,15 @@ export class ClickCounter {
    * waits on the key until the first commits). Ids older than the retention
    * are pruned on the way.
    */
-  private async apply(batch: Batch): Promise<void> {
-    const slugs = batch.counts.map(([s]) => s);
-    const counts = batch.counts.map(([, n]) => n);
+  private async apply(id: string, countsJson: string): Promise<void> {
     await this.prisma.$executeRaw`
       WITH batch AS (
-        INSERT INTO click_batches (id) VALUES (${batch.id}::uuid) ON CONFLICT (id) DO NOTHING RETURNING id
+        INSERT INTO click_batches (id) VALUES (${id}::uuid) ON CONFLICT (id) DO NOTHING RETURNING id
       ), pruned AS (
         DELETE FROM click_batches WHERE applied_at < now() - make_interval(days => ${BATCH_ID_RETENTION_DAYS}::int)
       )
-      UPDATE links AS l SET clicks = l.clicks + v.n
-      FROM unnest(${slugs}::text[], ${counts}::bigint[]) AS v(slug, n), batch
-      WHERE l.slug = v.slug`;
+      UPDATE links AS l SET clicks = l.clicks + v.value::bigint
+      FROM jsonb_each_text(${countsJson}::jsonb) AS v, batch
+      WHERE l.slug = v.key`;
   }
 }
