@@ -161,6 +161,8 @@ export interface Sizing extends SizingDeclaration {
   readonly pm2Instances: number;
   /** node --max-old-space-size per worker, MiB. */
   readonly heapMiBPerWorker: number;
+  /** node --initial-old-space-size per worker, MiB: the old generation a worker may fill before its first full GC. */
+  readonly initialOldSpaceMiBPerWorker: number;
   /** PM2 max_memory_restart per worker, MiB. */
   readonly maxMemoryRestartMiB: number;
   readonly cpuRequestMilli: number;
@@ -203,6 +205,15 @@ export const GRACE_MARGIN_SECONDS = 5;
 export const MIN_HEAP_MIB = 64;
 /** The local link cache may take at most this share of a worker's heap: the rest is the service's own. */
 export const LOCAL_CACHE_HEAP_SHARE = 0.25;
+/**
+ * The share of the heap a worker may fill before V8's first full garbage
+ * collection (--initial-old-space-size). V8 otherwise sets that limit from the
+ * live heap, a few tens of MiB here: a worker whose cache churns under a long
+ * tail of links then ran a full mark-compact every second, each pausing the
+ * event loop 8-20 ms (make bench: p99 of the long-tail redirect 20-40 ms at
+ * the default, 11-16 ms with half the heap; docs/benchmarks.md).
+ */
+export const INITIAL_OLD_SPACE_SHARE = 0.5;
 /** Container logs go to stdout; the kubelet's log files count against ephemeral storage too. */
 export const LOG_BUDGET_MIB = 256;
 
@@ -239,6 +250,7 @@ export function deriveSizing(d: SizingDeclaration, environment = 'custom'): Sizi
     ...d,
     pm2Instances: d.workersPerPod,
     heapMiBPerWorker,
+    initialOldSpaceMiBPerWorker: Math.floor(heapMiBPerWorker * INITIAL_OLD_SPACE_SHARE),
     maxMemoryRestartMiB,
     cpuRequestMilli: d.workersPerPod * d.cpuRequestMilliPerWorker,
     cpuLimitMilli: d.workersPerPod * d.cpuLimitMilliPerWorker,
@@ -268,6 +280,12 @@ export function deriveSizing(d: SizingDeclaration, environment = 'custom'): Sizi
   if (derivedProblems.length > 0) throw new SizingError(environment, derivedProblems);
   return Object.freeze(sizing);
 }
+
+/** A worker's heap flags, as PM2 (ecosystem node_args) and make bench's plain-node case start it. */
+export const nodeHeapArgs = (s: Pick<Sizing, 'heapMiBPerWorker' | 'initialOldSpaceMiBPerWorker'>): string[] => [
+  `--max-old-space-size=${s.heapMiBPerWorker}`,
+  `--initial-old-space-size=${s.initialOldSpaceMiBPerWorker}`,
+];
 
 /** The sizing of a named environment; throws naming the known ones for an unknown name. */
 export function sizingFor(environment: string): Sizing {

@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from '../service/src/config';
 import { CONFIG_NAME } from './names';
 import { pssViolations } from './pod-security';
 import { checkManifests, type K8sObject } from './rules';
-import { ENVIRONMENTS, SizingError, sizingFor, type Sizing } from '../common/sizing';
+import { ENVIRONMENTS, nodeHeapArgs, SizingError, sizingFor, type Sizing } from '../common/sizing';
 
 /**
  * `make preflight ENV=prod [URL=https://…] [ENV_FILE=secrets.env]`: walks the
@@ -194,13 +194,17 @@ const CHECKS: readonly Check[] = [
   {
     name: 'heap and memory restart consistent with the sizing',
     run: ({ ecosystem: app, sizing: s }) => {
-      const heap = Number(/--max-old-space-size=(\d+)/.exec((app.node_args ?? []).join(' '))?.[1]);
+      const args = (app.node_args ?? []).join(' ');
+      const heap = Number(/--max-old-space-size=(\d+)/.exec(args)?.[1]);
       const restart = Number(/^(\d+)M$/.exec(app.max_memory_restart ?? '')?.[1]);
       const perWorker = s.memoryMiBPerWorker;
       return verdict(
-        heap === s.heapMiBPerWorker && restart === s.maxMemoryRestartMiB && heap < restart && restart <= perWorker,
+        args === nodeHeapArgs(s).join(' ') &&
+          restart === s.maxMemoryRestartMiB &&
+          heap < restart &&
+          restart <= perWorker,
         `heap ${heap} MiB < restart ${restart} MiB <= ${perWorker} MiB per worker of the ${s.memoryLimitMiB} MiB limit`,
-        `heap ${heap} MiB, restart ${restart} MiB, ${perWorker} MiB per worker; the sizing says heap ${s.heapMiBPerWorker}, restart ${s.maxMemoryRestartMiB}`,
+        `node_args '${args}', restart ${restart} MiB, ${perWorker} MiB per worker; the sizing says '${nodeHeapArgs(s).join(' ')}', restart ${s.maxMemoryRestartMiB}`,
       );
     },
   },

@@ -8,7 +8,7 @@
  * quota, so a 2-CPU pod on a 64-core node would fork 64 workers.
  */
 const path = require('node:path');
-const { sizingFor } = require('../dist/common/sizing.js');
+const { nodeHeapArgs, sizingFor } = require('../dist/common/sizing.js');
 const { PM2_APP_NAME } = require('../dist/common/contract.js');
 
 const environment = process.env.BOLTLINK_SIZING || 'local';
@@ -40,7 +40,7 @@ module.exports = {
       cwd: path.join(__dirname, '..'),
       exec_mode: 'cluster',
       instances: requireInstances(process.env.PM2_INSTANCES),
-      node_args: [`--max-old-space-size=${sizing.heapMiBPerWorker}`],
+      node_args: nodeHeapArgs(sizing),
       max_memory_restart: `${sizing.maxMemoryRestartMiB}M`,
       // PM2 sends SIGINT, waits kill_timeout, then SIGKILLs; the worker's own deadline is inside it.
       kill_timeout: sizing.killTimeoutMs,

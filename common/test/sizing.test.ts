@@ -19,6 +19,10 @@ function brokenInvariants(s: Sizing): string[] {
   must(s.cpuLimitMilli >= s.workersPerPod * 1000, 'a whole core per worker');
   must(s.cpuRequestMilli <= s.cpuLimitMilli, 'cpu request <= limit');
   must(s.heapMiBPerWorker < s.maxMemoryRestartMiB, 'heap < max_memory_restart');
+  must(
+    s.initialOldSpaceMiBPerWorker > s.localCacheMiBPerWorker && s.initialOldSpaceMiBPerWorker < s.heapMiBPerWorker,
+    'the first full GC waits past the worker cache and comes before the heap limit',
+  );
   must(s.maxMemoryRestartMiB < s.memoryMiBPerWorker, 'max_memory_restart < per-worker memory');
   must(s.workersPerPod * s.heapMiBPerWorker + s.pm2DaemonMiB <= s.memoryLimitMiB, 'heap x workers fits the limit');
   must(
@@ -70,6 +74,7 @@ describe('the declared environments', () => {
     expect(sizingFor('prod')).toMatchObject({
       pm2Instances: 4,
       heapMiBPerWorker: 307,
+      initialOldSpaceMiBPerWorker: 153,
       maxMemoryRestartMiB: 460,
       memoryLimitMiB: 2176,
       memoryRequestMiB: 2176,
