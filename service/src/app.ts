@@ -10,6 +10,7 @@ import type { SizingReport } from './health/sizing-guard';
 import { errorHandler, notFound, refuseUntilServing, requestContext, requireHost, type RequestContext } from './http';
 import type { Lifecycle } from './shutdown';
 import { linksApi, notALink, redirect, SLUG_ROUTE } from './links/routes';
+import type { Redirects } from './links/redirects';
 import type { LinkService } from './links/service';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics/registry';
@@ -20,6 +21,7 @@ export interface AppDeps {
   readonly db: Database;
   readonly redis: Redis;
   readonly links: LinkService;
+  readonly redirects: Redirects;
   readonly lifecycle: Lifecycle;
   readonly sizing: SizingReport;
   readonly metrics: Metrics;
@@ -41,7 +43,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(requestContext(deps.requests));
   app.use(requireHost);
-  app.get(SLUG_ROUTE, redirect(deps.links, deps.lifecycle));
+  app.get(SLUG_ROUTE, redirect(deps.redirects));
   app.use(healthRoutes(deps));
   if (config.FAULT_INJECTION) app.use(faultRoutes(deps.lifecycle));
   app.use(refuseUntilServing(deps.lifecycle));

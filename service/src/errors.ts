@@ -1,3 +1,5 @@
+import { DatabaseError } from 'pg';
+
 /**
  * Every error the API can answer with, by stable code. Clients match on
  * `error.code`; messages are for humans and may change.
@@ -132,6 +134,16 @@ export function nodeClientError(code: string | undefined): AppError {
 const PG_CLIENT_UNAVAILABLE =
   /^(timeout exceeded when trying to connect|Query read timeout|Connection terminated|Client has encountered a connection error)/;
 
+/**
+ * What pg raises from the redirect's own statement (links/redirects.ts), where
+ * Prisma's adapter would have wrapped it in a DriverAdapterError: a socket that
+ * cannot reach the server, or SQLSTATE classes 08 (connection), 53 (resources,
+ * e.g. too many connections), 57 (cancelled: the statement timeout; shutting
+ * down) and 58 (system error).
+ */
+const NETWORK_CODES = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|ENOTFOUND|EAI_AGAIN)$/;
+const UNAVAILABLE_SQLSTATE = /^(08|53|57|58)/;
+
 /** Errors that mean "the database is unreachable or overloaded", not "the query is wrong". */
 export function isDatabaseUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
@@ -141,6 +153,8 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     (err.name.startsWith('PrismaClient') &&
       (typeof code !== 'string' || /^P10\d\d$/.test(code) || code === 'P2024' || code === 'P2037')) ||
     err.name === 'DriverAdapterError' ||
-    PG_CLIENT_UNAVAILABLE.test(err.message)
+    PG_CLIENT_UNAVAILABLE.test(err.message) ||
+    (typeof code === 'string' &&
+      (NETWORK_CODES.test(code) || (err instanceof DatabaseError && UNAVAILABLE_SQLSTATE.test(code))))
   );
 }

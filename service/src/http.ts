@@ -29,6 +29,8 @@ export interface Started {
  * sampled access log.
  */
 export class RequestContext {
+  private readonly begun = new WeakMap<IncomingMessage, Started>();
+
   constructor(
     private readonly log: Logger,
     private readonly lifecycle: Pick<Lifecycle, 'phase'>,
@@ -47,6 +49,19 @@ export class RequestContext {
       sampled: rate > 0 && (rate >= 1 || Math.random() < rate),
       headers: this.lifecycle.phase === 'draining' ? ['X-Request-Id', id, 'Connection', 'close'] : ['X-Request-Id', id],
     };
+  }
+
+  /**
+   * The fast redirect began `req` (its id, its clock, its headers) and hands it
+   * to Express, whose context middleware resumes it instead of starting anew.
+   */
+  handOver(req: IncomingMessage, started: Started): void {
+    this.begun.set(req, started);
+  }
+
+  /** The request as the fast redirect began it, or a new start. */
+  resume(req: IncomingMessage): Started {
+    return this.begun.get(req) ?? this.start(req);
   }
 
   /** The request histogram's observer for one label set, for a caller that answers with the same labels every time. */
@@ -77,7 +92,7 @@ export class RequestContext {
 /** The request context as Express's first middleware. Runs for every request the fast redirect does not answer. */
 export function requestContext(context: RequestContext): RequestHandler {
   return (req, res, next) => {
-    const started = context.start(req);
+    const started = context.resume(req);
     for (let i = 0; i < started.headers.length; i += 2) res.setHeader(started.headers[i]!, started.headers[i + 1]!);
     res.locals.requestId = started.id;
     res.on('finish', () => {

@@ -15,6 +15,7 @@ import { Invalidations } from './links/invalidation';
 import { fastRedirects } from './links/fast-redirect';
 import { LocalLinkCache } from './links/local-cache';
 import { ClickCounter } from './links/clicks';
+import { Redirects } from './links/redirects';
 import { LinkService } from './links/service';
 import { createLogger, type Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics/registry';
@@ -89,7 +90,7 @@ interface Worker {
   readonly sizing: SizingReport;
   readonly metrics: Metrics;
   readonly invalidations: Invalidations;
-  readonly links: LinkService;
+  readonly redirects: Redirects;
   readonly requests: RequestContext;
   readonly app: ReturnType<typeof createApp>;
   /** Closes PostgreSQL, the invalidation subscriber and Redis. */
@@ -127,29 +128,22 @@ function wire(config: Config, log: Logger, lifecycle: Lifecycle, options: StartO
     ready: () => lifecycle.ready,
   });
   const invalidations = new Invalidations(redis, config.REDIS_KEY_PREFIX, local, metrics.invalidations, log);
-  const links = new LinkService(
-    db.prisma,
-    new LinkCache(redis, config.CACHE_TTL_SECONDS, config.NEGATIVE_CACHE_TTL_SECONDS),
-    local,
-    invalidations,
-    clicks,
-    config,
-    log,
-    metrics,
-  );
+  const cache = new LinkCache(redis, config.CACHE_TTL_SECONDS, config.NEGATIVE_CACHE_TTL_SECONDS);
+  const links = new LinkService(db.prisma, cache, invalidations, clicks, config, log, metrics);
+  const redirects = new Redirects(local, cache, db.pool, clicks, lifecycle, metrics);
   const requests = new RequestContext(log, lifecycle, config.ACCESS_LOG_SAMPLE_RATE, metrics.httpDuration);
-  const app = createApp({ config, log, db, redis, links, lifecycle, sizing, metrics, requests });
+  const app = createApp({ config, log, db, redis, links, redirects, lifecycle, sizing, metrics, requests });
   // disconnect() after quit(): a Redis that never answered would otherwise keep reconnecting.
   const closeConnections = () =>
     Promise.allSettled([db.close(), invalidations.close(), redis.quit().finally(() => redis.disconnect())]).then(
       () => undefined,
     );
-  return { db, redis, clicks, sizing, metrics, invalidations, links, requests, app, closeConnections };
+  return { db, redis, clicks, sizing, metrics, invalidations, redirects, requests, app, closeConnections };
 }
 
 /** The HTTP server: timeouts, the fast redirect in front of Express (unless FAST_REDIRECTS=false), listening. */
 async function listen(config: Config, worker: Worker, lifecycle: Lifecycle): Promise<Server> {
-  const { app, links, requests } = worker;
+  const { app, redirects, requests } = worker;
   const server = createServer(
     {
       requestTimeout: config.REQUEST_TIMEOUT_MS,
@@ -157,7 +151,7 @@ async function listen(config: Config, worker: Worker, lifecycle: Lifecycle): Pro
       connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
       requireHostHeader: false,
     },
-    config.FAST_REDIRECTS ? fastRedirects(app, links, lifecycle, requests) : app,
+    config.FAST_REDIRECTS ? fastRedirects(app, redirects, requests) : app,
   );
   lifecycle.trackConnections(server);
   server.on('clientError', clientError);

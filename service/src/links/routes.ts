@@ -6,9 +6,9 @@ import { AppError, ErrorCode, MAX_BODY_BYTES } from '../errors';
 import { requireBearer } from '../auth';
 import type { Logger } from '../logger';
 import { rateLimit } from '../rate-limit';
-import type { Lifecycle } from '../shutdown';
-import { linkNotFound, type LinkService, type Resolution } from './service';
-import { createLinkSchema, RESERVED_SLUGS, SLUG_PATTERN } from './validation';
+import type { Redirects, Resolution } from './redirects';
+import { linkNotFound, type LinkService } from './service';
+import { createLinkSchema, isLinkSlug } from './validation';
 
 type ApiConfig = Pick<Config, 'API_TOKENS' | 'PUBLIC_BASE_URL' | 'RATE_LIMIT_CREATES' | 'RATE_LIMIT_WINDOW_SECONDS'>;
 
@@ -63,28 +63,33 @@ export const REDIRECT_STATUS = 302;
 
 /**
  * `GET /:slug` in Express, mounted first so that a redirect walks no other
- * route. The fast redirect (./fast-redirect.ts) answers most hits of the
- * worker's cache before Express; this route answers every other redirect
- * (misses, and targets Express decodes or normalises), and all of them with
- * FAST_REDIRECTS=false. A hit in the worker's own cache answers
- * synchronously; only a miss returns a promise (Express 5 forwards its
- * rejection). Anything else goes on down the stack: a reserved or malformed
+ * route. It answers what the fast redirect (./fast-redirect.ts) leaves to it:
+ * targets Express decodes or normalises, outcomes the fast redirect handed
+ * over (no such link, expired, PostgreSQL failing), and every redirect with
+ * FAST_REDIRECTS=false; all of them through the same pipeline
+ * (./redirects.ts). A hit in the worker's own cache answers synchronously;
+ * only a lookup returns a promise (Express 5 forwards its rejection). What the
+ * pipeline does not accept goes on down the stack: a reserved or malformed
  * slug (`/ready`, `/health`, …) to its own route or to `notALink`, and every
  * request while the worker is starting to the 503 that says why.
  */
-export function redirect(links: LinkService, lifecycle: Pick<Lifecycle, 'phase'>): RequestHandler {
+export function redirect(redirects: Redirects): RequestHandler {
   return (req, res, next) => {
     const slug = String(req.params.slug);
-    if (lifecycle.phase === 'starting' || !isLinkSlug(slug)) {
+    const handed = redirects.takeHandedOver(req);
+    if (handed) {
+      if ('error' in handed) throw handed.error;
+      answer(res, slug, handed.resolution);
+      return undefined;
+    }
+    if (!redirects.accepts(req, slug)) {
       next();
       return undefined;
     }
-    const hit = links.resolveLocal(slug);
-    if (hit) {
-      answer(res, slug, hit);
-      return undefined;
-    }
-    return links.resolve(slug).then((r) => answer(res, slug, r));
+    const outcome = redirects.resolve(slug);
+    if (outcome instanceof Promise) return outcome.then((r) => answer(res, slug, r));
+    answer(res, slug, outcome);
+    return undefined;
   };
 }
 
@@ -113,9 +118,6 @@ function answer(res: Response, slug: string, r: Resolution): void {
 export function sendRedirect(res: ServerResponse, location: string, first: readonly string[] = []): void {
   res.writeHead(REDIRECT_STATUS, [...first, 'Location', location]).end();
 }
-
-/** A path segment that may name a link: the slug's pattern, and not a reserved word. */
-export const isLinkSlug = (slug: string) => SLUG_PATTERN.test(slug) && !RESERVED_SLUGS.has(slug.toLowerCase());
 
 function requireSlug(slug: string): string {
   if (!isLinkSlug(slug)) throw linkNotFound(slug);

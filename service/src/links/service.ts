@@ -3,9 +3,8 @@ import { AppError, ErrorCode } from '../errors';
 import { Prisma, type PrismaClient } from '../generated/prisma/client';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics/registry';
-import type { CachedLink, LinkCache } from './cache';
+import type { LinkCache } from './cache';
 import type { Invalidations } from './invalidation';
-import type { LocalLink, LocalLinkCache } from './local-cache';
 import type { ClickCounter } from './clicks';
 import { generateSlug } from './slug';
 import { RESERVED_SLUGS, type CreateLinkInput } from './validation';
@@ -18,95 +17,26 @@ export interface LinkView {
   expiresAt: string | null;
 }
 
-/** A redirect's outcome; `location` is the Location header's value. */
-export type Resolution = { kind: 'found'; location: string } | { kind: 'missing' } | { kind: 'expired' };
-
 const GENERATE_ATTEMPTS = 5;
 
-type LinkMetrics = Pick<Metrics, 'redirects' | 'linksCreated' | 'cacheLookups'>;
+type LinkMetrics = Pick<Metrics, 'linksCreated'>;
 
 /**
  * Links: PostgreSQL is the source of truth; Redis a cache shared by every
- * worker and pod; each worker's local cache in front of it. A change is
- * published after its commit so that every worker evicts its copy.
+ * worker and pod; each worker's local cache in front of it (redirects read
+ * them through ./redirects.ts). A change is published after its commit so
+ * that every worker evicts its copy.
  */
 export class LinkService {
-  /** Counter children bound once: a hit must not hash label sets. */
-  private readonly lookups;
-
   constructor(
     private readonly prisma: PrismaClient,
     private readonly cache: LinkCache,
-    private readonly local: LocalLinkCache,
     private readonly invalidations: Pick<Invalidations, 'publish'>,
     private readonly clicks: ClickCounter,
     private readonly config: Pick<Config, 'PUBLIC_BASE_URL'>,
     private readonly log: Logger,
     private readonly metrics: LinkMetrics,
-  ) {
-    const c = metrics.cacheLookups;
-    this.lookups = {
-      localHit: c.labels('local', 'hit'),
-      localMiss: c.labels('local', 'miss'),
-      redisHit: c.labels('redis', 'hit'),
-      redisMiss: c.labels('redis', 'miss'),
-      redisError: c.labels('redis', 'error'),
-      databaseHit: c.labels('database', 'hit'),
-      databaseMiss: c.labels('database', 'miss'),
-    };
-  }
-
-  /**
-   * The hot path's first step, synchronous: the answer from this worker's
-   * cache, or undefined (then `resolve`). The link's own expiry is checked on
-   * every hit.
-   */
-  resolveLocal(slug: string): Resolution | undefined {
-    const link = this.local.get(slug);
-    if (link === undefined) return undefined;
-    this.lookups.localHit.inc();
-    return this.answer(slug, link);
-  }
-
-  /**
-   * The fast redirect's step: the Location when this worker's cache holds a live
-   * link for `slug`, counted exactly as `resolveLocal` counts it; otherwise
-   * undefined with nothing counted, and the request goes the usual way
-   * (where `resolveLocal` then counts it once).
-   */
-  redirectFromLocal(slug: string): string | undefined {
-    const link = this.local.get(slug);
-    if (link === undefined || link === 'missing' || isExpired(link)) return undefined;
-    this.lookups.localHit.inc();
-    return this.redirected(slug, link);
-  }
-
-  /**
-   * After a local miss: Redis, then PostgreSQL; both fill the local cache.
-   * Redis failures degrade to PostgreSQL reads rather than errors.
-   */
-  async resolve(slug: string): Promise<Resolution> {
-    this.lookups.localMiss.inc();
-    const version = this.local.version;
-    let link = await this.cache.get(slug).catch(() => null);
-    if (link === null) this.lookups.redisError.inc();
-    else (link === undefined ? this.lookups.redisMiss : this.lookups.redisHit).inc();
-    link ??= await this.load(slug);
-    return this.answer(slug, this.local.fill(slug, link, version));
-  }
-
-  private answer(slug: string, link: LocalLink): Resolution {
-    if (link === 'missing') return { kind: 'missing' };
-    if (isExpired(link)) return { kind: 'expired' };
-    return { kind: 'found', location: this.redirected(slug, link) };
-  }
-
-  /** A redirect's click and counter; its Location. */
-  private redirected(slug: string, link: LiveLink): string {
-    this.clicks.record(slug);
-    this.metrics.redirects.inc();
-    return link.location;
-  }
+  ) {}
 
   async create(input: CreateLinkInput): Promise<LinkView & { shortUrl: string }> {
     const expiresAt = input.ttlSeconds ? new Date(Date.now() + input.ttlSeconds * 1000) : null;
@@ -153,21 +83,7 @@ export class LinkService {
     await this.invalidations.publish(slug);
     if (count === 0) throw linkNotFound(slug);
   }
-
-  private async load(slug: string): Promise<CachedLink> {
-    const row = await this.prisma.link.findUnique({ where: { slug }, select: { url: true, expiresAt: true } });
-    (row ? this.lookups.databaseHit : this.lookups.databaseMiss).inc();
-    const link = row ? { url: row.url, expiresAtMs: row.expiresAt?.getTime() ?? null } : ('missing' as const);
-    const write = link === 'missing' ? this.cache.setMissing(slug) : this.cache.set(slug, link);
-    write.catch(() => undefined);
-    return link;
-  }
 }
-
-type LiveLink = Exclude<LocalLink, 'missing'>;
-
-/** The link's own expiry, checked on every hit. */
-const isExpired = (link: LiveLink) => link.expiresAtMs !== null && link.expiresAtMs <= Date.now();
 
 function toView(
   row: { slug: string; url: string; clicks: bigint; createdAt: Date; expiresAt: Date | null },

@@ -25,6 +25,8 @@ export const RESERVED_SLUGS: ReadonlySet<string> = new Set([
 ]);
 
 export const SLUG_PATTERN = /^[A-Za-z0-9_-]{3,64}$/;
+/** A path segment that may name a link: the slug's pattern, and not a reserved word. */
+export const isLinkSlug = (slug: string) => SLUG_PATTERN.test(slug) && !RESERVED_SLUGS.has(slug.toLowerCase());
 export const MAX_URL_LENGTH = 2048;
 /** 10 years: beyond that a TTL is a typo, and `Date` arithmetic stays exact. */
 export const MAX_TTL_SECONDS = 10 * 365 * 86_400;
