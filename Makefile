@@ -64,8 +64,8 @@ image-test: build ## build the real Dockerfile and test the container (starts a 
 	bash infra/image-test/engine.sh
 	npx --no-install jest -c jest.image.config.js
 
-bench: build ## six cases side by side: servers pinned to core 0, load generator to core 1; prints req/s, p50/p99 and ratios
-	taskset -c 1 npx --no-install tsx loadtest/bench/bench.ts
+bench: build ## the cases side by side (one hot link, the long tail: LINKS=1000000 ZIPF=1.0): servers on core 0, load on core 1; req/s, p50/p99, CPU µs, tier shares, goals
+	taskset -c 1 npx --no-install tsx loadtest/bench/bench.ts $(if $(LINKS),--links $(LINKS)) $(if $(ZIPF),--zipf $(ZIPF))
 
 plan: ## capacity plan per environment from common/sizing.ts and the latest make bench result
 	@npx --no-install tsx loadtest/plan.ts

@@ -2,6 +2,8 @@ import type { EventEmitter } from 'node:events';
 import autocannon from 'autocannon';
 import * as hdr from 'hdr-histogram-js';
 import { randomSlug, scenario, schedule, type Step } from './scenario';
+import { seedLinks } from './seed';
+import { slugOfRank, ZipfSampler, type TrafficModel } from './traffic';
 
 /** One load run's numbers: what the summary, the JSON and the HTML report show. */
 export interface LoadResult {
@@ -125,43 +127,42 @@ function trimTrailingZeros(counts: readonly number[]): number[] {
 }
 
 /**
- * Creates `count` links through the API and returns their slugs. A load test
- * creates links from one client address (5 % of the mix, after the seed), so
- * it refuses to start against a service that rate-limits link creation: every
- * create past the limit would be a 429 and the run would measure the limiter.
+ * One create through the API before the load: a load test creates links from
+ * one client address (5 % of the mix), so it refuses to start against a
+ * service that rate-limits link creation (every create past the limit would
+ * be a 429 and the run would measure the limiter), or that refuses the token.
  */
-export async function seedLinks(baseUrl: string, token: string, count: number): Promise<string[]> {
-  const slugs: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const res = await fetch(`${baseUrl}/api/links`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ url: `https://example.com/seed/${i}` }),
-    });
-    const limit = res.headers.get('ratelimit-limit');
-    if (limit !== null) {
-      await res.body?.cancel();
-      throw new Error(
-        `${baseUrl} rate-limits link creation (${limit} per client per window, RATE_LIMIT_CREATES): a load test ` +
-          `creates links from one address and would measure the limiter; run the service with RATE_LIMIT_CREATES=0 ` +
-          `(see loadtest/README.md)`,
-      );
-    }
-    if (res.status !== 201)
-      throw new Error(`seeding failed: POST /api/links answered ${res.status}: ${await res.text()}`);
-    slugs.push(((await res.json()) as { slug: string }).slug);
+export async function probeCreate(baseUrl: string, token: string): Promise<void> {
+  const res = await fetch(`${baseUrl}/api/links`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ url: 'https://example.com/load/probe' }),
+  });
+  const limit = res.headers.get('ratelimit-limit');
+  if (limit !== null) {
+    await res.body?.cancel();
+    throw new Error(
+      `${baseUrl} rate-limits link creation (${limit} per client per window, RATE_LIMIT_CREATES): a load test ` +
+        `creates links from one address and would measure the limiter; run the service with RATE_LIMIT_CREATES=0 ` +
+        `(see loadtest/README.md)`,
+    );
   }
-  return slugs;
+  if (res.status !== 201)
+    throw new Error(`the probe create failed: POST /api/links answered ${res.status}: ${await res.text()}`);
+  await res.body?.cancel();
 }
 
-/** The scenario's mix as autocannon requests over `slugs`, counting each step's unexpected statuses into `stats`. */
+/**
+ * The scenario's mix as autocannon requests: redirects and link info ask for
+ * the slug `pick` draws (the traffic model's long tail), counting each step's
+ * unexpected statuses into `stats`.
+ */
 export function mixRequests(
   token: string,
-  slugs: readonly string[],
+  pick: () => string,
   stats: Record<string, { count: number; unexpected: number }>,
   steps: readonly Step[] = schedule(),
 ): autocannon.Request[] {
-  const pick = () => slugs[Math.floor(Math.random() * slugs.length)]!;
   return steps.map((step) => ({
     method: step.method,
     setupRequest: (req: autocannon.Request) => {
@@ -183,16 +184,27 @@ export function mixRequests(
   }));
 }
 
-/** Seeds links and runs the scenario's mix against `url`. */
+/**
+ * Seeds the traffic model's links in bulk into the service's database (once:
+ * a second run finds them), probes a create, then runs the scenario's mix
+ * against `url` with slugs drawn from the model.
+ */
 export async function runMix(
-  opts: Omit<RunOptions, 'requests' | 'expect'> & { readonly token: string },
-): Promise<LoadResult> {
-  const slugs = await seedLinks(opts.url, opts.token, scenario.seedLinks);
+  opts: Omit<RunOptions, 'requests' | 'expect'> & {
+    readonly token: string;
+    readonly traffic: TrafficModel;
+    /** The service's database, where the links are seeded. */
+    readonly databaseUrl: string;
+  },
+): Promise<LoadResult & { seeded: number }> {
+  const seeded = await seedLinks(opts.databaseUrl, opts.traffic);
+  await probeCreate(opts.url, opts.token);
+  const sampler = new ZipfSampler(opts.traffic, Date.now() % 2 ** 31);
   const stats: Record<string, { count: number; unexpected: number }> = {};
-  const result = await run({ ...opts, requests: mixRequests(opts.token, slugs, stats) });
+  const result = await run({ ...opts, requests: mixRequests(opts.token, () => slugOfRank(sampler.next()), stats) });
   let unexpected = 0;
   for (const s of Object.values(stats)) unexpected += s.unexpected;
-  return { ...result, byStep: stats, errors: { ...result.errors, unexpectedStatus: unexpected } };
+  return { ...result, seeded, byStep: stats, errors: { ...result.errors, unexpectedStatus: unexpected } };
 }
 
 /** Whether the run meets the scenario's thresholds. */

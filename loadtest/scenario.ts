@@ -10,7 +10,6 @@ export interface Step {
 }
 
 export const scenario = scenarioJson as {
-  readonly seedLinks: number;
   readonly mix: readonly Step[];
   readonly thresholds: { readonly maxErrorRate: number; readonly p95Ms: number };
 };

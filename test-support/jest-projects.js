@@ -27,6 +27,8 @@ const unit = {
     '<rootDir>/service/test/health/**/*.test.ts',
     '<rootDir>/service/test/links/local-cache.test.ts',
     '<rootDir>/service/test/metrics/histogram.test.ts',
+    '<rootDir>/loadtest/test/traffic.test.ts',
+    '<rootDir>/loadtest/test/bench.test.ts',
   ],
   globalSetup: '<rootDir>/test-support/setup/unit.ts',
 };
@@ -39,6 +41,7 @@ const integration = {
     '<rootDir>/service/test/db/**/*.test.ts',
     '<rootDir>/service/test/rate-limit.test.ts',
     '<rootDir>/loadtest/test/runner.test.ts',
+    '<rootDir>/loadtest/test/seed.test.ts',
   ],
   testPathIgnorePatterns: ['/node_modules/', '<rootDir>/service/test/links/local-cache.test.ts'],
   globalSetup: '<rootDir>/test-support/setup/integration.ts',

@@ -104,15 +104,21 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** A private redis-server on a spare port (on `host`), for tests that stop Redis (never the shared one). */
+/**
+ * A private redis-server on a spare port (on `host`, pinned to the cores `cpus` lists when given:
+ * make bench keeps it off the server's core), for tests that stop Redis (never the shared one).
+ */
 export async function startPrivateRedis(
   port?: number,
   host = '127.0.0.1',
+  cpus?: string,
 ): Promise<{ port: number; url: string; stop(signal?: NodeJS.Signals): Promise<unknown> }> {
   const p = port ?? (await freePort());
   // Protected mode refuses clients from anywhere but loopback when no password is set: off for a pod network.
   const args = ['--port', String(p), '--bind', host, '--save', '', '--appendonly', 'no', '--protected-mode', 'no'];
-  const proc = spawn('redis-server', args, { stdio: 'ignore' });
+  const proc = cpus
+    ? spawn('taskset', ['-c', cpus, 'redis-server', ...args], { stdio: 'ignore' })
+    : spawn('redis-server', args, { stdio: 'ignore' });
   const ready = waitFor(async () => {
     const r = new Redis(p, host, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     r.on('error', () => undefined);

@@ -5,8 +5,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT, SECOND_TOKEN, startService, TOKEN, type TestService } from '../../test-support/service';
 import { html, summary } from '../report';
-import { meetsThresholds, mixRequests, run, runMix, seedLinks } from '../runner';
+import { meetsThresholds, mixRequests, probeCreate, run, runMix } from '../runner';
 import { scenario, schedule } from '../scenario';
+import { slugOfRank, SLUG_PREFIX } from '../traffic';
+import { sql } from '../../test-support/service';
+
+/** A small long tail for the tests (the default is a million links). */
+const TRAFFIC = { links: 2_000, zipfS: 1 };
 
 describe('the scenario schedule', () => {
   it('carries every step in proportion to its weight, interleaved', () => {
@@ -32,7 +37,12 @@ describe('the load runner (npm run loadtest)', () => {
       connections: 4,
       durationSeconds: 2,
       maxRequests: 1500,
+      traffic: TRAFFIC,
+      databaseUrl: svc.config.DATABASE_URL,
     });
+    // The model's links were seeded in bulk (or by an earlier test of this run), never through the API.
+    const [seeded] = await sql<{ n: string }>(`SELECT count(*) AS n FROM links WHERE slug ~ '^${SLUG_PREFIX}[0-9]+$'`);
+    expect(Number(seeded!.n)).toBe(TRAFFIC.links);
     expect(r.requests.total).toBeGreaterThan(100);
     expect(r.requests.total).toBeLessThanOrEqual(1500 + 4);
     expect(r.errors).toEqual({ socket: 0, timeouts: 0, unexpectedStatus: 0 });
@@ -64,7 +74,7 @@ describe('the load runner (npm run loadtest)', () => {
   it('refuses to load a service that rate-limits link creation, naming the setting', async () => {
     const limited = await startService({ RATE_LIMIT_CREATES: '120' });
     try {
-      await expect(seedLinks(limited.url, TOKEN, 3)).rejects.toThrow(
+      await expect(probeCreate(limited.url, TOKEN)).rejects.toThrow(
         /rate-limits link creation \(120 per client per window, RATE_LIMIT_CREATES\).*RATE_LIMIT_CREATES=0/,
       );
     } finally {
@@ -76,10 +86,29 @@ describe('the load runner (npm run loadtest)', () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'loadtest-'));
     const { stdout } = await promisify(execFile)(
       'npm',
-      ['run', '-s', 'loadtest', '--', '--url', svc.url, '--connections', '4', '--duration', '2', '--out', out],
-      { cwd: ROOT, env: { ...process.env, API_TOKENS: `${TOKEN},${SECOND_TOKEN}` } },
+      [
+        'run',
+        '-s',
+        'loadtest',
+        '--',
+        '--url',
+        svc.url,
+        '--connections',
+        '4',
+        '--duration',
+        '2',
+        '--out',
+        out,
+        '--links',
+        String(TRAFFIC.links),
+      ],
+      {
+        cwd: ROOT,
+        env: { ...process.env, API_TOKENS: `${TOKEN},${SECOND_TOKEN}`, DATABASE_URL: svc.config.DATABASE_URL },
+      },
     );
     expect(stdout).toMatch(/thresholds .*: PASS/);
+    expect(stdout).toContain('Zipf(1.00) over 2,000 links');
     const files = readdirSync(out).sort();
     expect(files.map((f) => path.extname(f))).toEqual(['.html', '.json']);
     const saved = JSON.parse(readFileSync(path.join(out, files[1]!), 'utf8'));
@@ -87,14 +116,37 @@ describe('the load runner (npm run loadtest)', () => {
     expect(saved.requests.total).toBeGreaterThan(100);
   }, 60_000);
 
-  it('stops before loading when it cannot seed links', async () => {
+  it('stops before loading when the service refuses its token', async () => {
     await expect(
-      runMix({ title: 't', url: svc.url, token: 'not-a-valid-token-0000', connections: 1, durationSeconds: 1 }),
-    ).rejects.toThrow(/seeding failed: POST \/api\/links answered 401/);
+      runMix({
+        title: 't',
+        url: svc.url,
+        token: 'not-a-valid-token-0000',
+        connections: 1,
+        durationSeconds: 1,
+        traffic: TRAFFIC,
+        databaseUrl: svc.config.DATABASE_URL,
+      }),
+    ).rejects.toThrow(/the probe create failed: POST \/api\/links answered 401/);
+  });
+
+  it('says where to seed when it has no database to seed', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, API_TOKENS: TOKEN };
+    delete env.DATABASE_URL;
+    const failed = await promisify(execFile)('npm', ['run', '-s', 'loadtest', '--', '--url', svc.url], {
+      cwd: ROOT,
+      env,
+    }).catch((err: { code: number; stderr: string }) => err);
+    expect(failed).toMatchObject({ code: 2 });
+    expect((failed as { stderr: string }).stderr).toContain('pass --database-url or set DATABASE_URL');
   });
 
   it('counts statuses a step did not expect (creates refused with a wrong token)', async () => {
-    const slugs = await seedLinks(svc.url, TOKEN, 3);
+    const slugs = [1, 2, 3].map(slugOfRank);
+    await sql(
+      `INSERT INTO links (slug, url) SELECT unnest($1::text[]), 'https://example.com/t' ON CONFLICT DO NOTHING`,
+      [slugs],
+    );
     const stats: Record<string, { count: number; unexpected: number }> = {};
     await run({
       title: 't',
@@ -102,7 +154,7 @@ describe('the load runner (npm run loadtest)', () => {
       connections: 2,
       durationSeconds: 1,
       maxRequests: 400,
-      requests: mixRequests('wrong-token-0000000000', slugs, stats),
+      requests: mixRequests('wrong-token-0000000000', () => slugs[Math.floor(Math.random() * 3)]!, stats),
     });
     expect(stats.create!.unexpected).toBe(stats.create!.count);
     expect(stats.create!.count).toBeGreaterThan(0);
