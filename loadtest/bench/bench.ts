@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -388,6 +388,7 @@ async function privateRedises() {
 }
 
 async function main(): Promise<void> {
+  if (spawnSync('wrk', ['-v']).error) throw new Error('make bench needs wrk on the PATH (Debian: apt-get install wrk)');
   const startedMs = Date.now();
   const db = await scratchDatabase(process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres');
   const running: Server[] = [];
