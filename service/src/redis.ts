@@ -26,6 +26,12 @@ export function createRedis(config: RedisConfig): Redis {
   return redis;
 }
 
+/** `host:port/db` of a Redis URL, without its credentials: safe to print. */
+export function redisAddress(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || 6379}${u.pathname.length > 1 ? u.pathname : ''}`;
+}
+
 /** Resolves once connected, or after `timeoutMs` either way: start-up never waits on a cache. */
 export function waitForRedis(redis: Redis, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();

@@ -20,7 +20,7 @@ import { LinkService } from './links/service';
 import { createLogger, type Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics/registry';
 import { startMetricsServer } from './metrics/server';
-import { createRedis, waitForRedis } from './redis';
+import { createRedis, redisAddress, waitForRedis } from './redis';
 import { drain, exitOnSignals, Lifecycle } from './shutdown';
 
 export interface Running {
@@ -35,6 +35,8 @@ export interface Running {
 
 /** How often Node checks requests against REQUEST_TIMEOUT_MS/HEADERS_TIMEOUT_MS (its default, 30 s, lets a slow client overstay by that much). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+/** What the final click flush leaves of the shutdown deadline for closing the pools and connections, ms. */
+const CLOSE_MARGIN_MS = 300;
 /** How often a worker waiting for `npm run db:migrate` looks again, quietly. */
 const SCHEMA_RECHECK_MS = 2_000;
 
@@ -67,16 +69,17 @@ export async function start(
 
   let stopped = false;
   const serving = serveOnceSchemaFits(config, worker, lifecycle, log, { first, port, stopped: () => stopped });
+  let deadlineMs = 0;
   const release = async () => {
     // Clicks exist only once the worker has served (requests are refused before).
-    if (serving.served())
-      await worker.clicks.stop().catch((err: unknown) => log.error({ err }, 'final click flush failed'));
+    if (serving.served()) await worker.clicks.stop(deadlineMs - CLOSE_MARGIN_MS);
     await metricsServer?.close();
     await worker.closeConnections();
   };
   let closing: Promise<void> | undefined;
   const shutdown = (signal: string) => {
     stopped = true;
+    deadlineMs ||= Date.now() + config.SHUTDOWN_TIMEOUT_MS;
     return (closing ??= drain(signal, { lifecycle, server, drainMs: config.SHUTDOWN_DRAIN_MS, release, log }));
   };
   return { server, port, sizing: worker.sizing, ready: serving.ready, shutdown };
@@ -101,7 +104,7 @@ interface Worker {
 function wire(config: Config, log: Logger, lifecycle: Lifecycle, options: StartOptions): Worker {
   const db = createDatabase(config);
   const redis = createRedis(config);
-  const clicks = new ClickCounter(redis, db.prisma, log);
+  const clicks = new ClickCounter(redis, db.prisma, log, redisAddress(config.REDIS_URL));
   const sizing = assessSizing(
     config.PM2_INSTANCES ?? 1,
     Math.round(getHeapStatistics().heap_size_limit / BYTES_PER_MIB),

@@ -36,10 +36,10 @@ local counts = {}
 for i = 1, #flat, 2 do counts[flat[i]] = flat[i + 1] end
 return {id, cjson.encode(counts)}`;
 /**
- * How long a stopping worker waits for the flush lock. A flush holds it for
- * one UPDATE (milliseconds); one held longer belongs to a stuck or dead
- * flusher, and the clicks wait in Redis. Well inside the sizing's shutdown
- * slack (at least 1 s after the drain).
+ * How long a stopping worker keeps trying when no deadline is given (the
+ * server gives its own shutdown deadline). A flush holds the lock for one
+ * UPDATE (milliseconds); one held longer belongs to a stuck or dead flusher,
+ * and the clicks wait in Redis.
  */
 const FINAL_FLUSH_WAIT_MS = 500;
 const FINAL_FLUSH_RETRY_MS = 20;
@@ -87,11 +87,15 @@ export class ClickCounter {
   private timer: NodeJS.Timeout | undefined;
   private pushTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /** Whether the last push reached Redis. */
+  private redisUp = true;
 
   constructor(
     private readonly redis: Redis,
     private readonly prisma: PrismaClient,
     private readonly log: Logger,
+    /** REDIS_URL's address without credentials, for the log. */
+    private readonly redisAddress: string,
   ) {}
 
   /** Hot path: a map increment; never awaited by the request, never throws. */
@@ -116,35 +120,55 @@ export class ClickCounter {
     this.pushTimer.unref();
     this.timer = setInterval(() => {
       this.running ??= this.flush()
-        .catch((err: unknown) => this.log.warn({ err }, 'click flush failed; will retry'))
+        .catch((err: unknown) =>
+          this.log.warn({ err }, 'click flush failed; the clicks stay where they are and are retried'),
+        )
         .finally(() => (this.running = undefined));
     }, intervalMs);
     this.timer.unref();
   }
 
   /**
-   * Stops the timers and makes the final flush (shutdown: no click is lost).
-   * Once pushed, this worker's clicks are in the shared hash; another worker
-   * stopping at the same moment may hold the lock with a batch taken just
-   * before they arrived. Waiting for it (up to FINAL_FLUSH_WAIT_MS) brings
-   * them to PostgreSQL now, instead of leaving them in Redis until some
-   * worker flushes again: for the last pod of a release, its next start.
+   * Stops the timers and makes the final flush (shutdown: no click is lost),
+   * retrying whatever fails until `untilMs` (the worker's own shutdown
+   * deadline): under load a Redis or PostgreSQL command can time out once and
+   * answer the next time. Once pushed, this worker's clicks are in the shared
+   * hash; another worker stopping at the same moment may hold the lock with a
+   * batch taken just before they arrived. Waiting for it brings them to
+   * PostgreSQL now, instead of leaving them in Redis until some worker flushes
+   * again: for the last pod of a release, its next start. Logs one line
+   * saying where this worker's clicks went; never throws.
    */
-  async stop(): Promise<void> {
+  async stop(untilMs = Date.now() + FINAL_FLUSH_WAIT_MS): Promise<void> {
     clearInterval(this.pushTimer);
     clearInterval(this.timer);
     await this.running;
-    await this.push();
-    await this.flushLocal();
-    const until = Date.now() + FINAL_FLUSH_WAIT_MS;
-    for (;;) {
-      const outcome = await this.flushShared();
-      if (outcome === 'flushed') return;
-      if (Date.now() >= until) {
-        this.log.warn({ waitedMs: FINAL_FLUSH_WAIT_MS, outcome }, 'clicks left in Redis for the next flush');
-        return;
-      }
-      if (outcome === 'locked') await new Promise((r) => setTimeout(r, FINAL_FLUSH_RETRY_MS));
+    const pushed = await this.push();
+    const direct = this.local.size > 0 || this.localBatch ? await this.retry(untilMs, () => this.flushLocal()) : 0;
+    const shared = pushed > 0 || this.redisUp ? await this.finalSharedFlush(untilMs) : 'unreachable';
+    const where = {
+      clicksToPostgresDirectly: direct === 'failed' ? 0 : direct,
+      clicksPushedToRedis: pushed,
+      sharedBatch: shared,
+    };
+    if (direct === 'failed') {
+      const lost = [...this.local.values(), ...(this.localBatch?.counts.values() ?? [])].reduce((a, b) => a + b, 0);
+      this.log.error(
+        { ...where, clicksLost: lost },
+        `${lost} clicks lost: Redis refused them and PostgreSQL could not be written before the shutdown deadline`,
+      );
+    } else if (shared === 'flushed' || shared === 'unreachable') {
+      this.log.info(
+        where,
+        shared === 'flushed'
+          ? 'clicks flushed to PostgreSQL'
+          : `clicks written to PostgreSQL directly: Redis at REDIS_URL (${this.redisAddress}) is unreachable`,
+      );
+    } else {
+      this.log.warn(
+        where,
+        `clicks left in Redis for the next flush (${shared === 'locked' ? 'another flush held the lock' : 'PostgreSQL or Redis did not answer'} until the shutdown deadline)`,
+      );
     }
   }
 
@@ -152,33 +176,78 @@ export class ClickCounter {
   async flush(): Promise<void> {
     await this.push();
     await this.flushLocal();
-    await this.flushShared();
+    // While Redis refuses pushes the clicks go straight to PostgreSQL (above); nothing to take from Redis.
+    if (this.redisUp) await this.flushShared();
   }
 
-  /** Moves this worker's tally to the shared hash; what Redis refuses is kept for PostgreSQL. */
-  private async push(): Promise<void> {
-    if (this.unpushed.size === 0) return;
+  /** `run` until it succeeds or `untilMs` passes, a little apart; its result, or 'failed'. */
+  private async retry<T>(untilMs: number, run: () => Promise<T>): Promise<T | 'failed'> {
+    for (;;) {
+      try {
+        return await run();
+      } catch {
+        if (Date.now() >= untilMs) return 'failed';
+        await new Promise((r) => setTimeout(r, FINAL_FLUSH_RETRY_MS));
+      }
+    }
+  }
+
+  /** The shared hash to PostgreSQL at shutdown: until flushed, Redis is gone, or `untilMs`. */
+  private async finalSharedFlush(
+    untilMs: number,
+  ): Promise<'flushed' | 'locked' | 'retried' | 'failed' | 'unreachable'> {
+    for (;;) {
+      const outcome = await this.flushShared().catch(() => (this.redis.status === 'ready' ? 'failed' : 'unreachable'));
+      if (outcome === 'flushed' || outcome === 'unreachable' || Date.now() >= untilMs) return outcome;
+      if (outcome !== 'retried') await new Promise((r) => setTimeout(r, FINAL_FLUSH_RETRY_MS));
+    }
+  }
+
+  /**
+   * Moves this worker's tally to the shared hash; what Redis refuses is kept
+   * for PostgreSQL. Says once, naming REDIS_URL, when Redis starts refusing
+   * and when it takes clicks again. Returns the clicks pushed.
+   */
+  private async push(): Promise<number> {
+    if (this.unpushed.size === 0) return 0;
     const batch = [...this.unpushed];
     this.unpushed.clear();
-    const pushed = await this.redis.eval(PUSH_TALLY, 1, PENDING, JSON.stringify(Object.fromEntries(batch))).then(
-      () => true,
-      () => false,
+    const refused = await this.redis.eval(PUSH_TALLY, 1, PENDING, JSON.stringify(Object.fromEntries(batch))).then(
+      () => undefined,
+      (err: unknown) => err,
     );
-    if (!pushed) for (const [slug, n] of batch) this.bufferLocally(slug, n);
+    const clicks = batch.reduce((n, [, c]) => n + c, 0);
+    if (refused === undefined) {
+      if (!this.redisUp) this.log.info(`Redis at REDIS_URL (${this.redisAddress}) takes clicks again`);
+      this.redisUp = true;
+      return clicks;
+    }
+    for (const [slug, n] of batch) this.bufferLocally(slug, n);
+    if (this.redisUp) {
+      this.log.warn(
+        { reason: (refused as Error)?.message },
+        `Redis at REDIS_URL (${this.redisAddress}) is unreachable: clicks are written to PostgreSQL directly until it is back`,
+      );
+    }
+    this.redisUp = false;
+    return 0;
   }
 
   private bufferLocally(slug: string, n: number): void {
     this.local.set(slug, (this.local.get(slug) ?? 0) + n);
   }
 
-  private async flushLocal(): Promise<void> {
+  /** This worker's own buffer (what Redis refused) to PostgreSQL; returns the clicks written. */
+  private async flushLocal(): Promise<number> {
     if (!this.localBatch) {
-      if (this.local.size === 0) return;
+      if (this.local.size === 0) return 0;
       this.localBatch = { id: randomUUID(), counts: new Map(this.local) };
       this.local.clear();
     }
-    await this.apply(this.localBatch.id, JSON.stringify(Object.fromEntries(this.localBatch.counts)));
+    const { id, counts } = this.localBatch;
+    await this.apply(id, JSON.stringify(Object.fromEntries(counts)));
     this.localBatch = undefined;
+    return [...counts.values()].reduce((a, b) => a + b, 0);
   }
 
   /**

@@ -16,7 +16,7 @@ describe('click batches', () => {
   beforeAll(() => {
     db = createDatabase(config);
     redis = createRedis(config);
-    clicks = new ClickCounter(redis, db.prisma, pino({ level: 'silent' }));
+    clicks = new ClickCounter(redis, db.prisma, pino({ level: 'silent' }), 'redis-under-test');
   });
   afterAll(async () => {
     await db.close();
@@ -61,7 +61,7 @@ describe('click batches', () => {
     await sql('INSERT INTO links (slug, url) VALUES ($1, $2)', [slug, 'https://example.com/cb']);
     // Another worker stopping at the same moment: it holds the lock, its batch taken before ours arrived.
     await redis.set('clicks:lock', 'another-worker', 'PX', 30_000);
-    const stopping = new ClickCounter(redis, db.prisma, pino({ level: 'silent' }));
+    const stopping = new ClickCounter(redis, db.prisma, pino({ level: 'silent' }), 'redis-under-test');
     for (let i = 0; i < 2; i++) stopping.record(slug);
     const stopped = stopping.stop();
     await new Promise((r) => setTimeout(r, 200));
@@ -77,7 +77,7 @@ describe('click batches', () => {
       await sql('INSERT INTO links (slug, url) VALUES ($1, $2)', [slug, 'https://example.com/cb']);
     await redis.hset('clicks:inflight', left, 5);
     await redis.set('clicks:inflight:id', randomUUID());
-    const stopping = new ClickCounter(redis, db.prisma, pino({ level: 'silent' }));
+    const stopping = new ClickCounter(redis, db.prisma, pino({ level: 'silent' }), 'redis-under-test');
     for (let i = 0; i < 3; i++) stopping.record(own);
     await stopping.stop();
     expect([await stored(left), await stored(own)]).toEqual([5, 3]);
@@ -88,7 +88,7 @@ describe('click batches', () => {
     await sql('INSERT INTO links (slug, url) VALUES ($1, $2)', [slug, 'https://example.com/cb']);
     await redis.set('clicks:lock', 'a-dead-worker', 'PX', 30_000);
     try {
-      const stopping = new ClickCounter(redis, db.prisma, pino({ level: 'silent' }));
+      const stopping = new ClickCounter(redis, db.prisma, pino({ level: 'silent' }), 'redis-under-test');
       stopping.record(slug);
       await stopping.stop();
       expect(await stored(slug)).toBe(0);
