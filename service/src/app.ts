@@ -46,13 +46,14 @@ export function createApp(deps: AppDeps): Express {
   app.get(SLUG_ROUTE, redirect(deps.redirects));
   app.use(healthRoutes(deps));
   if (config.FAULT_INJECTION) app.use(faultRoutes(deps.lifecycle));
-  app.use(refuseUntilServing(deps.lifecycle));
   app.use(
     '/api',
     helmet(),
     cors({ origin: [...config.ALLOWED_ORIGINS], methods: ['GET', 'POST', 'DELETE'], maxAge: 600 }),
-    linksApi(deps.links, config, deps.redis, log),
+    // Each API route refuses requests until the worker serves, so that its 503 carries the route's label.
+    linksApi(deps.links, config, deps.redis, log, deps.lifecycle),
   );
+  app.use(refuseUntilServing(deps.lifecycle));
   app.get(SLUG_ROUTE, notALink);
   app.use(notFound);
   app.use(errorHandler(log, config.NODE_ENV === 'development'));

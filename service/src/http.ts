@@ -96,8 +96,10 @@ export function requestContext(context: RequestContext): RequestHandler {
     for (let i = 0; i < started.headers.length; i += 2) res.setHeader(started.headers[i]!, started.headers[i + 1]!);
     res.locals.requestId = started.id;
     res.on('finish', () => {
-      // Route templates, never raw paths: a label per slug would explode the series count.
-      const route = req.route ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      // Route templates, never raw paths: a label per slug would explode the series count. A route
+      // whose errors the app's error handler answers recorded its template when it started.
+      const route =
+        (res.locals.route as string | undefined) ?? (req.route ? `${req.baseUrl}${req.route.path}` : 'unmatched');
       context.finish(started, req.method, route, res.statusCode);
     });
     next();

@@ -5,7 +5,9 @@ import type { Config } from '../config';
 import { AppError, ErrorCode, MAX_BODY_BYTES } from '../errors';
 import { requireBearer } from '../auth';
 import type { Logger } from '../logger';
+import { refuseUntilServing } from '../http';
 import { rateLimit } from '../rate-limit';
+import type { Lifecycle } from '../shutdown';
 import type { Redirects, Resolution } from './redirects';
 import { linkNotFound, type LinkService } from './service';
 import { createLinkSchema, isLinkSlug } from './validation';
@@ -17,8 +19,15 @@ type ApiConfig = Pick<Config, 'API_TOKENS' | 'PUBLIC_BASE_URL' | 'RATE_LIMIT_CRE
  * Creation is rate limited per client before the token is checked, so the
  * limit also slows down token guessing.
  */
-export function linksApi(links: LinkService, config: ApiConfig, redis: Redis, log: Logger): Router {
+export function linksApi(
+  links: LinkService,
+  config: ApiConfig,
+  redis: Redis,
+  log: Logger,
+  lifecycle: Lifecycle,
+): Router {
   const router = Router();
+  const serving = refuseUntilServing(lifecycle);
   const auth = requireBearer(config.API_TOKENS);
   const createLimit = rateLimit(
     redis,
@@ -28,7 +37,7 @@ export function linksApi(links: LinkService, config: ApiConfig, redis: Redis, lo
   const schema = createLinkSchema(config.PUBLIC_BASE_URL);
   const json = express.json({ limit: MAX_BODY_BYTES, strict: true, type: () => true });
 
-  router.post('/links', createLimit, auth, requireJson, refuseLargeBody, json, async (req, res) => {
+  router.post('/links', labelled, serving, createLimit, auth, requireJson, refuseLargeBody, json, async (req, res) => {
     const parsed = schema.safeParse(req.body);
     if (!parsed.success) {
       const details = parsed.error.issues.map((i) => ({
@@ -44,11 +53,11 @@ export function linksApi(links: LinkService, config: ApiConfig, redis: Redis, lo
     res.status(201).json(await links.create(parsed.data));
   });
 
-  router.get('/links/:slug', async (req, res) => {
+  router.get('/links/:slug', labelled, serving, async (req, res) => {
     res.json(await links.get(requireSlug(String(req.params.slug))));
   });
 
-  router.delete('/links/:slug', auth, async (req, res) => {
+  router.delete('/links/:slug', labelled, serving, auth, async (req, res) => {
     await links.delete(requireSlug(String(req.params.slug)));
     res.status(204).end();
   });
@@ -123,6 +132,17 @@ function requireSlug(slug: string): string {
   if (!isLinkSlug(slug)) throw linkNotFound(slug);
   return slug;
 }
+
+/**
+ * Records the route's template as the request's `route` label (the request
+ * histogram, the access log) when the route starts: its errors are answered by
+ * the app's error handler, after Express has reset `req.baseUrl`, and the
+ * label must not change with the outcome.
+ */
+const labelled: RequestHandler = (req, res, next) => {
+  res.locals.route = `${req.baseUrl}${req.route!.path as string}`;
+  next();
+};
 
 const requireJson: RequestHandler = (req, _res, next) => {
   if (!req.is('application/json')) {
