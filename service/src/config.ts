@@ -7,7 +7,10 @@ import { DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../../common/contract';
  * one error so an operator fixes a broken Secret/ConfigMap in one pass.
  */
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const int = (min: number, max: number) => {
+  const error = `must be a whole number from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}`;
+  return z.coerce.number({ error }).int(error).min(min, error).max(max, error);
+};
 const list = z.string().transform((s) =>
   s
     .split(',')
@@ -126,31 +129,33 @@ export const CONFIG_FIELDS = {
     .describe('test-only `/__fault/*` routes (crash, leak, whoami, block, unready) for the fault suite'),
 };
 
-const schema = z
-  .object(CONFIG_FIELDS)
-  .superRefine((c, ctx) => {
-    if (c.NODE_ENV !== 'production') return;
-    if (c.ALLOWED_ORIGINS.includes('*')) {
-      ctx.addIssue({ code: 'custom', path: ['ALLOWED_ORIGINS'], message: "'*' is refused when NODE_ENV=production" });
-    }
-    if (!c.PUBLIC_BASE_URL) {
-      ctx.addIssue({ code: 'custom', path: ['PUBLIC_BASE_URL'], message: 'is required when NODE_ENV=production' });
-    }
-    if (c.FAULT_INJECTION) {
-      ctx.addIssue({ code: 'custom', path: ['FAULT_INJECTION'], message: 'is refused when NODE_ENV=production' });
-    }
-  })
-  .superRefine((c, ctx) => {
-    if (c.SHUTDOWN_DRAIN_MS >= c.SHUTDOWN_TIMEOUT_MS) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['SHUTDOWN_DRAIN_MS'],
-        message: `(${c.SHUTDOWN_DRAIN_MS}) must be below SHUTDOWN_TIMEOUT_MS (${c.SHUTDOWN_TIMEOUT_MS})`,
-      });
-    }
-  });
+type Fields = typeof CONFIG_FIELDS;
+type Parsed = { [K in keyof Fields]: z.infer<Fields[K]> };
 
-type Parsed = z.infer<typeof schema>;
+/**
+ * Rules across keys, each run when the keys it reads parsed: reported with
+ * the keys' own problems in the same error, so one pass fixes everything.
+ */
+const CROSS_KEY_RULES: readonly ((c: Partial<Parsed>) => string | undefined)[] = [
+  (c) =>
+    c.NODE_ENV === 'production' && c.ALLOWED_ORIGINS?.includes('*')
+      ? "ALLOWED_ORIGINS: '*' is refused when NODE_ENV=production"
+      : undefined,
+  (c) =>
+    c.NODE_ENV === 'production' && 'PUBLIC_BASE_URL' in c && !c.PUBLIC_BASE_URL
+      ? 'PUBLIC_BASE_URL: is required when NODE_ENV=production'
+      : undefined,
+  (c) =>
+    c.NODE_ENV === 'production' && c.FAULT_INJECTION
+      ? 'FAULT_INJECTION: is refused when NODE_ENV=production'
+      : undefined,
+  (c) =>
+    c.SHUTDOWN_DRAIN_MS !== undefined &&
+    c.SHUTDOWN_TIMEOUT_MS !== undefined &&
+    c.SHUTDOWN_DRAIN_MS >= c.SHUTDOWN_TIMEOUT_MS
+      ? `SHUTDOWN_DRAIN_MS: (${c.SHUTDOWN_DRAIN_MS}) must be below SHUTDOWN_TIMEOUT_MS (${c.SHUTDOWN_TIMEOUT_MS})`
+      : undefined,
+];
 
 export interface Config extends Readonly<Omit<Parsed, 'API_TOKENS' | 'ALLOWED_ORIGINS' | 'PUBLIC_BASE_URL'>> {
   readonly API_TOKENS: readonly string[];
@@ -171,7 +176,7 @@ export class ConfigError extends Error {
 
 /** Parses `env` (default `process.env`) into a frozen Config or throws ConfigError. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const c = parse(schema, env);
+  const c = parse(CONFIG_FIELDS, env, CROSS_KEY_RULES) as Parsed;
   return Object.freeze({
     ...c,
     API_TOKENS: Object.freeze([...c.API_TOKENS]),
@@ -181,26 +186,39 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   });
 }
 
-const migrateSchema = z.object({ DATABASE_URL: CONFIG_FIELDS.DATABASE_URL, LOG_LEVEL: CONFIG_FIELDS.LOG_LEVEL });
-export type MigrateConfig = Readonly<z.infer<typeof migrateSchema>>;
+const MIGRATE_FIELDS = { DATABASE_URL: CONFIG_FIELDS.DATABASE_URL, LOG_LEVEL: CONFIG_FIELDS.LOG_LEVEL };
+export type MigrateConfig = Readonly<{ [K in keyof typeof MIGRATE_FIELDS]: z.infer<(typeof MIGRATE_FIELDS)[K]> }>;
 
 /** The migration command needs only the database: it runs without the API's secrets. */
 export function loadMigrateConfig(env: NodeJS.ProcessEnv = process.env): MigrateConfig {
-  return Object.freeze(parse(migrateSchema, env));
+  return Object.freeze(parse(MIGRATE_FIELDS, env, []) as MigrateConfig);
 }
 
-function parse<S extends z.ZodType>(s: S, env: NodeJS.ProcessEnv): z.infer<S> {
-  const result = s.safeParse(env);
-  if (!result.success) {
-    const problems = result.error.issues.map((i) => {
-      const key = i.path.length > 0 ? String(i.path[0]) : '(environment)';
-      const value = env[key];
-      const shown =
-        key === 'API_TOKENS' || key.endsWith('_URL') || value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
-      const message = value === undefined && i.code === 'invalid_type' ? 'is required' : i.message;
-      return `${key}: ${message}${shown}`;
-    });
-    throw new ConfigError(problems);
+/** Each key parsed on its own, then the rules across keys; throws ConfigError with every problem. */
+function parse(
+  fields: Record<string, z.ZodType>,
+  env: NodeJS.ProcessEnv,
+  rules: readonly ((c: Record<string, unknown>) => string | undefined)[],
+): Record<string, unknown> {
+  const parsed: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, field] of Object.entries(fields)) {
+    const result = field.safeParse(env[key]);
+    if (result.success) {
+      parsed[key] = result.data;
+      continue;
+    }
+    const value = env[key];
+    const shown =
+      key === 'API_TOKENS' || key.endsWith('_URL') || value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
+    const issue = result.error.issues[0]!;
+    const message = value === undefined && issue.code === 'invalid_type' ? 'is required' : issue.message;
+    problems.push(`${key}: ${message}${shown}`);
   }
-  return result.data;
+  for (const rule of rules) {
+    const problem = rule(parsed);
+    if (problem) problems.push(problem);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return parsed;
 }

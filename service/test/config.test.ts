@@ -69,7 +69,7 @@ describe('loadConfig', () => {
     }
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).problems).toEqual([
-      'PORT: Invalid input: expected number, received NaN (got "x")',
+      'PORT: must be a whole number from 0 to 65,535 (got "x")',
       'DATABASE_URL: must be a postgres:// or postgresql:// URL (postgresql://user:password@host:5432/database)',
       'REDIS_URL: must be a redis:// or rediss:// URL (redis://host:6379)',
       'API_TOKENS: each token needs at least 16 characters',
@@ -88,6 +88,18 @@ describe('loadConfig', () => {
         PUBLIC_BASE_URL: 'https://sho.rt/',
       }).PUBLIC_BASE_URL,
     ).toBe('https://sho.rt');
+  });
+
+  it('reports the rules across keys in the same error as the keys’ own problems (the guide’s docker run without env)', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', PORT: 'abc' })).toThrow(
+      new ConfigError([
+        'PORT: must be a whole number from 0 to 65,535 (got "abc")',
+        'DATABASE_URL: is required',
+        'REDIS_URL: is required',
+        'API_TOKENS: is required',
+        'PUBLIC_BASE_URL: is required when NODE_ENV=production',
+      ]),
+    );
   });
 
   it('requires the drain to fit inside the shutdown deadline', () => {

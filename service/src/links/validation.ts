@@ -87,7 +87,7 @@ const INVISIBLE = /\p{Cf}/u;
 export function urlSchema(publicBaseUrl: string) {
   const ownHost = new URL(publicBaseUrl).host.toLowerCase();
   return z
-    .string()
+    .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
     .min(1, 'is required')
     .max(MAX_URL_LENGTH, `must be at most ${MAX_URL_LENGTH} characters`)
     .superRefine((raw, ctx) => {

@@ -57,6 +57,17 @@ describe('POST /api/links', () => {
     expect(new Date(body.expiresAt).getTime() - new Date(body.createdAt).getTime()).toBeGreaterThanOrEqual(3_599_000);
   });
 
+  it('says a missing url is required, and a url that is not a string must be one', async () => {
+    const missing = await createLink(svc.url, { slug: uniqueSlug('nourl') });
+    expect(missing.status).toBe(400);
+    expect((await json(missing)).error).toMatchObject({
+      message: 'invalid link: url is required',
+      details: [{ field: 'url', message: 'is required' }],
+    });
+    const number = await createLink(svc.url, { url: 42 });
+    expect((await json(number)).error.details).toEqual([{ field: 'url', message: 'must be a string' }]);
+  });
+
   it('returns 409 when the slug is taken, and keeps the first link', async () => {
     const slug = uniqueSlug('taken');
     expect((await createLink(svc.url, { url: 'https://example.com/first', slug })).status).toBe(201);
