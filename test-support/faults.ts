@@ -1,5 +1,14 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  appendFileSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -126,6 +135,8 @@ export interface PrivatePostgresOptions {
   readonly trust?: string;
   /** The port it listens on (a test cluster's NetworkPolicy admits the chart's database port). @default a spare one */
   readonly port?: number;
+  /** The postgres user's password, then required of every client (SCRAM). @default none: every client trusted */
+  readonly password?: string;
 }
 
 /**
@@ -142,11 +153,15 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
   const as = (cmd: string, args: string[]): [string, string[]] =>
     asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
   const data = path.join(dir, 'data');
-  const [initCmd, initArgs] = as(path.join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  const pwfile = path.join(dir, 'pwfile');
+  if (options.password) writeFileSync(pwfile, `${options.password}\n`, { mode: 0o644 });
+  const auth = options.password ? ['-A', 'scram-sha-256', `--pwfile=${pwfile}`] : ['-A', 'trust'];
+  const [initCmd, initArgs] = as(path.join(bin, 'initdb'), ['-D', data, ...auth, '-U', 'postgres', '--no-sync']);
   execFileSync(initCmd, initArgs, { stdio: 'ignore' });
   if (options.trust) appendFileSync(path.join(data, 'pg_hba.conf'), `host all all ${options.trust} trust\n`);
   const port = options.port ?? (await freePort());
-  const url = `postgresql://postgres@${host}:${port}/postgres`;
+  const user = options.password ? `postgres:${options.password}` : 'postgres';
+  const url = `postgresql://${user}@${host}:${port}/postgres`;
   let proc: ChildProcess | undefined;
 
   const reachable = async () => {
@@ -208,7 +223,7 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
   return {
     port,
     url,
-    dbUrl: (db: string) => `postgresql://postgres@${host}:${port}/${db}`,
+    dbUrl: (db: string) => `postgresql://${user}@${host}:${port}/${db}`,
     start,
     stop,
     /** SIGSTOP: connections stay open and nothing answers, as in a frozen host or a network partition. */

@@ -1,4 +1,5 @@
 import { migrate } from '../../service/src/db/migrate';
+import { databaseUnreachable } from '../../service/src/db/unreachable';
 import { createScratchDatabase } from '../databases';
 import { tmpSandbox } from '../sandbox';
 
@@ -13,7 +14,10 @@ export default async function scratchDatabase(): Promise<void> {
   if (process.env.BOLTLINK_TEST_DB) return;
   const admin = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
   process.env.REDIS_URL ??= 'redis://127.0.0.1:6379';
-  const db = await createScratchDatabase(admin, 'boltlink_test');
+  // The suites need a PostgreSQL they can log in to: say which key and what went wrong, as the service does.
+  const db = await createScratchDatabase(admin, 'boltlink_test').catch((err: unknown) => {
+    throw databaseUnreachable(admin, err);
+  });
   process.env.BOLTLINK_TEST_ADMIN_URL = admin;
   process.env.BOLTLINK_TEST_DB = db.name;
   process.env.DATABASE_URL = db.url;
