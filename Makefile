@@ -9,7 +9,7 @@ OUT := $(if $(filter prod,$(ENV)),charts-out,charts-out.$(ENV))
 CDK8S := npx --no-install cdk8s
 DOCKER ?= docker
 
-.PHONY: help install build test lint typecheck check reliability cluster-test preflight audit synth sizing image image-test bench plan loadtest rollout migrate clean
+.PHONY: help install build test lint typecheck check reliability cluster-test preflight validate audit synth sizing image image-test bench plan loadtest rollout migrate clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,15 +42,19 @@ cluster-test: build ## upstream Kubernetes built from source, the used-by comman
 preflight: ## the guide's production checklist for ENV, PASS/FAIL/SKIP per item (URL=… checks a live /health, ENV_FILE=… the Secrets' values)
 	@npx --no-install tsx infra/preflight.ts --env $(ENV) $(if $(URL),--url $(URL)) $(if $(ENV_FILE),--env-file $(ENV_FILE))
 
+validate: ## charts-out (DIR=…) checked offline, no API server: every object against the Kubernetes API schemas, then the manifest rules
+	@npx --no-install tsx infra/validate.ts --dir $(or $(DIR),$(OUT)) --env $(ENV)
+
 audit: ## npm audit of the production dependencies; fails on high or critical findings
 	npm audit --omit=dev --audit-level=high
 
 synth: ## synthesize manifests for ENV (default prod) into charts-out/ (NAMESPACE=… for a namespace of the release's own); atomic: a failure leaves it untouched
 	@tmp=$$(mktemp -d) && \
 	if BOLTLINK_ENV=$(ENV) BOLTLINK_NAMESPACE=$(NAMESPACE) $(CDK8S) synth --no-check-upgrade --output $$tmp/out > $$tmp/log 2>&1; then \
-	  rm -rf $(OUT) && mv $$tmp/out $(OUT) && rm -rf $$tmp && echo "synthesized $(ENV) into $(OUT)/" && ls $(OUT); \
+	  rm -rf $(OUT) && mv $$tmp/out $(OUT) && echo "synthesized $(ENV) into $(OUT)/" && ls $(OUT) && \
+	  { grep '^note: ' $$tmp/log || true; } && rm -rf $$tmp; \
 	else \
-	  cat $$tmp/log >&2; rm -rf $$tmp; echo "synth failed: $(OUT)/ left as it was" >&2; exit 1; \
+	  { grep '^synth: ' $$tmp/log || cat $$tmp/log; } >&2; rm -rf $$tmp; echo "synth failed: $(OUT)/ left as it was" >&2; exit 1; \
 	fi
 
 sizing: ## print the derived sizing table for ENV

@@ -3,12 +3,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, parseEnv } from 'node:util';
-import { parseAllDocuments } from 'yaml';
 import { ConfigError, loadConfig } from '../service/src/config';
 import { CONFIG_NAME } from './names';
 import { pssViolations } from './pod-security';
 import { checkManifests, type K8sObject } from './rules';
 import { ENVIRONMENTS, nodeHeapArgs, SizingError, sizingFor, type Sizing } from '../common/sizing';
+import { readManifestDir } from './manifests-dir';
+import { schemaProblems } from './schemas';
 
 /**
  * `make preflight ENV=prod [URL=https://…] [ENV_FILE=secrets.env]`: walks the
@@ -91,12 +92,6 @@ function loadEcosystem(environment: string, s: Sizing): any {
           .find((l) => /Error/.test(l)) ?? r.stderr.trim(),
     };
   return JSON.parse(r.stdout);
-}
-
-function readObjects(dir: string): K8sObject[] {
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.yaml'))
-    .flatMap((f) => parseAllDocuments(readFileSync(path.join(dir, f), 'utf8')).map((d) => d.toJSON() as K8sObject));
 }
 
 function manifestsCurrent(c: Context): Verdict {
@@ -270,10 +265,14 @@ const CHECKS: readonly Check[] = [
     },
   },
   {
-    name: 'cluster rules and restricted Pod Security',
+    name: 'API schemas, cluster rules and restricted Pod Security',
     needs: 'manifests',
     run: ({ objects, environment, deployment }) => {
-      const v = [...checkManifests(objects, { environment }), ...pssViolations(deployment.spec.template)];
+      const v = [
+        ...schemaProblems(objects),
+        ...checkManifests(objects, { environment }),
+        ...pssViolations(deployment.spec.template),
+      ];
       return verdict(v.length === 0, 'no violation', v.join('; '));
     },
   },
@@ -368,7 +367,7 @@ export async function preflight(argv: readonly string[]): Promise<Item[]> {
   const out = path.resolve(
     values.out ?? path.join(ROOT, environment === 'prod' ? 'charts-out' : `charts-out.${environment}`),
   );
-  const objects = existsSync(out) ? readObjects(out) : [];
+  const objects = existsSync(out) ? readManifestDir(out) : [];
   const deployment: any = objects.find((o) => o.kind === 'Deployment');
   const context: Context = {
     environment,

@@ -1,40 +1,12 @@
-import * as apps from 'kubernetes-models/apps/v1';
-import * as autoscaling from 'kubernetes-models/autoscaling/v2';
-import * as networking from 'kubernetes-models/networking.k8s.io/v1';
-import * as policy from 'kubernetes-models/policy/v1';
-import * as core from 'kubernetes-models/v1';
 import { APP_UID, DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../../common/contract';
 import { CHANGE_CAUSE, DEFAULT_API_CLIENT_LABELS, DEFAULT_DENY_NAME, DEFAULT_METRICS_SCRAPER_LABELS } from '../chart';
 import { CONFIG_NAME, DEPLOYMENT_NAME } from '../names';
-import { checkManifests, RULES, type K8sObject } from '../rules';
+import { checkManifests, RULES } from '../rules';
+import { schemaProblems } from '../schemas';
 import { sizingFor, type EnvironmentName } from '../../common/sizing';
 import { CHARTS_OUT, container, envValue, find, quantity, readManifests, synth } from '../../test-support/synth';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON */
-const MODELS: Record<string, new (o: any) => { validate(): void }> = {
-  'apps/v1/Deployment': apps.Deployment,
-  'v1/Service': core.Service,
-  'v1/ConfigMap': core.ConfigMap,
-  'v1/ServiceAccount': core.ServiceAccount,
-  'autoscaling/v2/HorizontalPodAutoscaler': autoscaling.HorizontalPodAutoscaler,
-  'policy/v1/PodDisruptionBudget': policy.PodDisruptionBudget,
-  'networking.k8s.io/v1/NetworkPolicy': networking.NetworkPolicy,
-  'v1/Namespace': core.Namespace,
-};
-
-function validateSchema(objects: readonly K8sObject[]): string[] {
-  return objects.flatMap((o) => {
-    const Model = MODELS[`${o.apiVersion}/${o.kind}`];
-    if (!Model) return [`${o.apiVersion} ${o.kind}: no schema registered in this test`];
-    try {
-      new Model(o).validate();
-      return [];
-    } catch (err) {
-      return [`${o.kind}/${o.metadata.name}: ${(err as Error).message}`];
-    }
-  });
-}
-
 const ENVS: EnvironmentName[] = ['staging', 'cluster-test', 'prod'];
 
 describe.each(ENVS)('the %s release', (env) => {
@@ -168,7 +140,7 @@ describe.each(ENVS)('the %s release', (env) => {
   });
 
   it('validates against the Kubernetes schema', () => {
-    expect(validateSchema(objects)).toEqual([]);
+    expect(schemaProblems(objects)).toEqual([]);
   });
 
   it('passes every rule of the lint suite', () => {
@@ -203,7 +175,7 @@ describe('namespaces and the default deny', () => {
       policyTypes: ['Ingress', 'Egress'],
     });
     expect(checkManifests(objects, { environment: 'prod' })).toEqual([]);
-    expect(validateSchema(objects)).toEqual([]);
+    expect(schemaProblems(objects)).toEqual([]);
   });
 });
 
@@ -321,6 +293,6 @@ describe('charts-out/', () => {
     );
     expect(envValue(container(objects), 'PM2_INSTANCES').value).toBe(String(sizingFor('prod').pm2Instances));
     expect(checkManifests(objects, { environment: 'prod' })).toEqual([]);
-    expect(validateSchema(objects)).toEqual([]);
+    expect(schemaProblems(objects)).toEqual([]);
   });
 });

@@ -1,4 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { sizingFor } from '../../common/sizing';
 import { CHARTS_OUT, container, envValue, readManifests, ROOT, withoutVars } from '../../test-support/synth';
 
@@ -48,5 +51,34 @@ describe('the image and the manifest agree on the worker count', () => {
       { cwd: ROOT, encoding: 'utf8', env: { ...process.env, BOLTLINK_SIZING: 'prod', PM2_INSTANCES: workers } },
     );
     expect(ecosystem.trim()).toBe(workers);
+  });
+});
+
+describe('make validate (charts-out offline, no API server)', () => {
+  const validate = (dir: string) =>
+    spawnSync('make', ['-s', 'validate', `DIR=${dir}`], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: withoutVars('MAKEFLAGS', 'MAKELEVEL', 'MFLAGS', 'ENV'),
+    });
+
+  it('passes the committed release and names every problem of a broken one', () => {
+    const ok = validate(CHARTS_OUT);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(
+      /charts-out: \d+ objects valid against the Kubernetes API schemas and the manifest rules/,
+    );
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'validate-'));
+    const manifest = readFileSync(path.join(CHARTS_OUT, 'boltlink-prod.k8s.yaml'), 'utf8');
+    // A Service port the API refuses, and a container without its CPU limit.
+    const broken = manifest
+      .replace(/(kind: Service[\s\S]*?- port: )\d+/, '$1"http"')
+      .replace(/(limits:\n\s+cpu: )\S+\n/, '$1\n');
+    expect(broken).not.toBe(manifest);
+    writeFileSync(path.join(dir, 'boltlink-prod.k8s.yaml'), broken);
+    const bad = validate(dir);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/^Deployment\/boltlink-backend: .*resources\/limits\/cpu/m);
+    expect(bad.stdout).toMatch(/problem\(s\) in \d+ objects/);
   });
 });

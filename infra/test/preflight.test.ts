@@ -66,7 +66,7 @@ describe('make preflight', () => {
       'NODE_ENV=production',
       'public URL and CORS origins are real',
       'logs and PM2 state writable',
-      'cluster rules and restricted Pod Security',
+      'API schemas, cluster rules and restricted Pod Security',
       'monitoring configured',
       'config present and valid',
       'health checks passing',

@@ -69,9 +69,36 @@ describe('make synth', () => {
     breakProdSizing(dir, /workersPerPod: \d+,/, 'workersPerPod: 0,');
     const r = makeSynth(dir);
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain('workersPerPod (0) must be a whole number from 1 to 64');
-    expect(r.stderr).toContain('charts-out/ left as it was');
+    // One line naming the field, then make's own: no stack trace.
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^synth: invalid sizing for 'prod': workersPerPod \(0\) must be a whole number from 1 to 64/,
+      ),
+      'synth failed: charts-out/ left as it was',
+      expect.stringMatching(/^make: \*\*\* \[Makefile:\d+: synth\] Error 1$/),
+    ]);
     expect(snapshot(dir)).toBe(before);
+  });
+
+  it('says on its last lines which values are placeholders and which variables set them', () => {
+    const dir = scratchProject();
+    const placeholders = makeSynth(dir);
+    expect(placeholders.status).toBe(0);
+    expect(placeholders.stdout.trim().split('\n').slice(-2)).toEqual([
+      'note: https://blt.example.com is a placeholder: set BOLTLINK_PUBLIC_BASE_URL before make synth for a real release',
+      'note: https://app.blt.example.com is a placeholder: set BOLTLINK_ALLOWED_ORIGINS before make synth for a real release',
+    ]);
+    const real = spawnSync('make', ['-s', 'synth', 'ENV=staging'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: {
+        ...withoutVars('MAKEFLAGS', 'MAKELEVEL', 'MFLAGS', 'ENV', 'BOLTLINK_ENV', 'TAG', 'IMAGE'),
+        BOLTLINK_PUBLIC_BASE_URL: 'https://l.example.org',
+        BOLTLINK_ALLOWED_ORIGINS: 'https://app.example.org',
+      },
+    });
+    expect(real.status).toBe(0);
+    expect(real.stdout).not.toContain('note:');
   });
 
   it('a change to the sizing moves the memory alert and the dashboard’s threshold line', () => {
