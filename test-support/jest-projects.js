@@ -41,6 +41,7 @@ const integration = {
     '<rootDir>/service/test/db/**/*.test.ts',
     '<rootDir>/service/test/rate-limit.test.ts',
     '<rootDir>/service/test/route-labels.test.ts',
+    '<rootDir>/service/test/ports.test.ts',
     '<rootDir>/loadtest/test/runner.test.ts',
     '<rootDir>/loadtest/test/seed.test.ts',
   ],

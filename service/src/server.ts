@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { getHeapStatistics } from 'node:v8';
 import type { Redis } from 'ioredis';
@@ -21,6 +20,7 @@ import { createLogger, type Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics/registry';
 import { startMetricsServer } from './metrics/server';
 import { createRedis, redisAddress, waitForRedis } from './redis';
+import { listening } from './listening';
 import { drain, exitOnSignals, Lifecycle } from './shutdown';
 
 export interface Running {
@@ -63,7 +63,11 @@ export async function start(
   const lifecycle = new Lifecycle();
   const worker = wire(config, log, lifecycle, options);
   const { first, metricsServer } = await connect(config, worker, log);
-  const server = await listen(config, worker, lifecycle);
+  const server = await listen(config, worker, lifecycle).catch(async (err: unknown) => {
+    await metricsServer?.close();
+    await worker.closeConnections();
+    throw err;
+  });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
 
@@ -162,7 +166,7 @@ async function listen(config: Config, worker: Worker, lifecycle: Lifecycle): Pro
   // Above common load-balancer idle timeouts, so the balancer, not Node, closes idle connections.
   server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
   server.listen(config.PORT);
-  await once(server, 'listening');
+  await listening(server, 'PORT', config.PORT);
   return server;
 }
 
@@ -188,7 +192,10 @@ async function connect(config: Config, worker: Worker, log: Logger) {
           worker.metrics,
           { port: config.METRICS_PORT, workerIndex: config.NODE_APP_INSTANCE, timeoutMs: config.METRICS_TIMEOUT_MS },
           log,
-        )
+        ).catch(async (err: unknown) => {
+          await worker.closeConnections();
+          throw err;
+        })
       : undefined;
   return { first, metricsServer };
 }

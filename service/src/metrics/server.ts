@@ -4,6 +4,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { listening } from '../listening';
 import type { Logger } from '../logger';
 import type { Metrics } from './registry';
 
@@ -66,7 +67,10 @@ export async function startMetricsServer(metrics: Metrics, opts: MetricsServerOp
     res.end(await merged.metrics());
   });
   pod.listen(opts.port);
-  await once(pod, 'listening');
+  await listening(pod, 'METRICS_PORT', opts.port).catch(async (err: unknown) => {
+    await new Promise((r) => own.close(r));
+    throw err;
+  });
   log.debug({ port: opts.port, worker: opts.workerIndex, socket: mine }, 'metrics listening');
   return {
     async close() {
