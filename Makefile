@@ -60,9 +60,10 @@ synth: ## synthesize manifests for ENV (default prod) into charts-out/ (NAMESPAC
 sizing: ## print the derived sizing table for ENV
 	@npm run -s sizing -- --env $(ENV)
 
-image: ## build the image for ENV with PM2_INSTANCES baked from the sizing (TAG=… to override); writes .env for compose
-	IMAGE="$(IMAGE)" TAG="$(TAG)" npx --no-install tsx infra/build-args.ts --env $(ENV) --compose-env > .env
+image: ## build the image for ENV with PM2_INSTANCES baked from the sizing (TAG=… to override); writes .env for compose once it is built
+	@$(DOCKER) info >/dev/null 2>&1 || { echo "make image: no Docker engine answers ($(DOCKER) info failed): start Docker, or run bash infra/image-test/engine.sh (what make image-test runs: it installs and starts one here)" >&2; exit 2; }
 	$(DOCKER) build --network host $$(IMAGE="$(IMAGE)" TAG="$(TAG)" npx --no-install tsx infra/build-args.ts --env $(ENV)) -f Dockerfile .
+	IMAGE="$(IMAGE)" TAG="$(TAG)" npx --no-install tsx infra/build-args.ts --env $(ENV) --compose-env > .env.tmp && mv .env.tmp .env
 
 image-test: build ## build the real Dockerfile and test the container (starts a Docker engine if needed)
 	bash infra/image-test/engine.sh

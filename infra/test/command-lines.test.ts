@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sizingFor } from '../../common/sizing';
@@ -51,6 +51,23 @@ describe('the image and the manifest agree on the worker count', () => {
       { cwd: ROOT, encoding: 'utf8', env: { ...process.env, BOLTLINK_SIZING: 'prod', PM2_INSTANCES: workers } },
     );
     expect(ecosystem.trim()).toBe(workers);
+  });
+});
+
+describe('make image without a Docker engine', () => {
+  it('says how to get one, and leaves .env as it was', () => {
+    const envFile = path.join(ROOT, '.env');
+    const before = existsSync(envFile) ? readFileSync(envFile, 'utf8') : undefined;
+    const r = spawnSync('make', ['-s', 'image', 'DOCKER=false'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: withoutVars('MAKEFLAGS', 'MAKELEVEL', 'MFLAGS', 'ENV'),
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(
+      'make image: no Docker engine answers (false info failed): start Docker, or run bash infra/image-test/engine.sh',
+    );
+    expect(existsSync(envFile) ? readFileSync(envFile, 'utf8') : undefined).toBe(before);
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * `npm run start:cluster` and `npm run stop:cluster`: PM2 cluster mode on this
+ * `npm run start:cluster`, `stop:cluster`, `status` and `restart:cluster`: PM2 cluster mode on this
  * machine, in PM2's own home (~/.pm2, or PM2_HOME), so the guide's commands
  * (`npx pm2 status`, `npx pm2 logs`, `npx pm2 monit`) see it as written.
  *
@@ -155,14 +155,48 @@ async function start(): Promise<number> {
   return 1;
 }
 
-async function main(): Promise<number> {
-  const command = process.argv[2];
-  if (command === 'start') return start();
-  if (command === 'stop') {
-    await removeApp();
+/** `npm run stop:cluster`: says what it stopped, or that nothing ran. */
+async function stop(): Promise<number> {
+  const ours = (await apps()).filter((a) => a.name === APP);
+  await removeApp();
+  process.stdout.write(
+    ours.length > 0 ? `${APP}: stopped ${ours.length} worker(s)\n` : `${APP} was not running (PM2 home ${pm2Home})\n`,
+  );
+  return 0;
+}
+
+/** `npm run status`: PM2's table, without starting a daemon (pm2 status would) when none runs. */
+async function status(): Promise<number> {
+  if (!daemonRunning()) {
+    process.stdout.write(`nothing running: no PM2 daemon in ${pm2Home} (npm run start:cluster starts ${APP})\n`);
     return 0;
   }
-  process.stderr.write('usage: cluster.ts start|stop\n');
+  process.stdout.write(await pm2('status'));
+  return 0;
+}
+
+/**
+ * `npm run restart:cluster`: a zero-downtime reload of the running cluster. With
+ * nothing running, `pm2 reload` would start the app without start's checks
+ * (workers ready, their errors shown): it says so instead.
+ */
+async function restart(): Promise<number> {
+  if (!(await apps()).some((a) => a.name === APP)) {
+    process.stderr.write(
+      `${APP} is not running: npm run start:cluster starts it (and waits until its workers are ready)\n`,
+    );
+    return 1;
+  }
+  execFileSync(process.execPath, [PM2, 'reload', ECOSYSTEM, '--update-env'], { env, cwd: ROOT, stdio: 'inherit' });
+  return 0;
+}
+
+const COMMANDS: Record<string, () => Promise<number>> = { start, stop, status, restart };
+
+async function main(): Promise<number> {
+  const command = COMMANDS[process.argv[2] ?? ''];
+  if (command) return command();
+  process.stderr.write(`usage: cluster.ts ${Object.keys(COMMANDS).join('|')}\n`);
   return 2;
 }
 

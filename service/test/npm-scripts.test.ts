@@ -101,6 +101,25 @@ describe('npm run start:cluster / stop:cluster', () => {
     return env;
   };
 
+  it('with nothing running: status says so and starts no daemon, restart refuses, stop says so', async () => {
+    const h = home();
+    const env = await clusterEnv(h);
+    expect(await npmRun('status', env)).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^nothing running: no PM2 daemon in /),
+    });
+    expect(daemonAlive(h)).toBe(false);
+    expect(await npmRun('restart:cluster', env)).toMatchObject({
+      code: 1,
+      stderr: `${PM2_APP_NAME} is not running: npm run start:cluster starts it (and waits until its workers are ready)\n`,
+    });
+    expect(daemonAlive(h)).toBe(false);
+    expect(await npmRun('stop:cluster', env)).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(new RegExp(`^${PM2_APP_NAME} was not running`)),
+    });
+  }, 60_000);
+
   it('fails with the workers’ own error when they cannot start, and leaves nothing running', async () => {
     const h = home();
     const env = await clusterEnv(h);
@@ -126,9 +145,15 @@ describe('npm run start:cluster / stop:cluster', () => {
     expect(logs).toMatchObject({
       code: 0,
       stdout: expect.stringContaining(`last 5 lines for [${PM2_APP_NAME}] process`),
+      stderr: expect.stringContaining('PM2 keeps no log files here'),
     });
+    const status2 = await npmRun('status', first);
+    expect(status2.stdout.split('\n').filter((l) => l.includes(PM2_APP_NAME) && l.includes('online'))).toHaveLength(2);
 
-    expect((await npmRun('stop:cluster', first)).code).toBe(0);
+    expect(await npmRun('stop:cluster', first)).toMatchObject({
+      code: 0,
+      stdout: `${PM2_APP_NAME}: stopped 2 worker(s)\n`,
+    });
     expect(daemonAlive(h)).toBe(false);
 
     const second = { ...first };
