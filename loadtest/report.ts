@@ -15,6 +15,10 @@ export function summary(r: LoadResult): string {
     `  errors        ${r.errors.socket} socket, ${r.errors.timeouts} timeouts, ${r.errors.unexpectedStatus} unexpected status`,
     `  by status     ${codes || 'none'}`,
     ...(steps ? [`  by step       ${steps}`] : []),
+    ...Object.entries(r.latencyByKind).map(
+      ([k, v]) =>
+        `  ${k.padEnd(13)} ${v.count} requests, p50 ${v.p50} ms, p95 ${v.p95} ms, p99 ${v.p99} ms, max ${v.max} ms`,
+    ),
     '',
   ].join('\n');
 }
@@ -49,6 +53,66 @@ function bars(title: string, data: readonly (readonly [string, number])[], unit:
 ${rects}</svg></figure>`;
 }
 
+/** An SVG line chart of several series over the same x values; `series` are [name, colour, values]. */
+function lines(
+  title: string,
+  x: readonly string[],
+  series: readonly (readonly [string, string, readonly number[]])[],
+  unit: string,
+): string {
+  const w = 760;
+  const h = 260;
+  const pad = { l: 60, r: 10, t: 30, b: 60 };
+  const max = Math.max(1, ...series.flatMap(([, , v]) => v));
+  const step = (w - pad.l - pad.r) / Math.max(1, x.length - 1);
+  const px = (i: number) => pad.l + i * step;
+  const py = (v: number) => pad.t + (h - pad.t - pad.b) * (1 - v / max);
+  const paths = series
+    .map(([name, colour, v]) => {
+      const d = v.map((y, i) => `${i === 0 ? 'M' : 'L'}${px(i).toFixed(1)},${py(y).toFixed(1)}`).join(' ');
+      const dots = v
+        .map(
+          (y, i) =>
+            `<circle cx="${px(i).toFixed(1)}" cy="${py(y).toFixed(1)}" r="2.5" fill="${colour}"><title>${esc(name)} at ${esc(x[i]!)}: ${y} ${esc(unit)}</title></circle>`,
+        )
+        .join('');
+      return `<path d="${d}" fill="none" stroke="${colour}" stroke-width="2"/>${dots}`;
+    })
+    .join('');
+  const ticks = x
+    .map((label, i) =>
+      i % Math.ceil(x.length / 12) === 0
+        ? `<text x="${px(i)}" y="${h - pad.b + 14}" font-size="10" text-anchor="end" transform="rotate(-45 ${px(i)} ${h - pad.b + 14})">${esc(label)}</text>`
+        : '',
+    )
+    .join('');
+  const legend = series
+    .map(
+      ([name, colour], i) =>
+        `<rect x="${w - 150}" y="${8 + i * 14}" width="10" height="10" fill="${colour}"/><text x="${w - 135}" y="${17 + i * 14}" font-size="11">${esc(name)}</text>`,
+    )
+    .join('');
+  return `<figure><svg viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="${esc(title)}">
+<text x="${pad.l}" y="18" font-size="14" font-weight="bold">${esc(title)}</text>
+<line x1="${pad.l}" y1="${h - pad.b}" x2="${w - pad.r}" y2="${h - pad.b}" stroke="#333"/>
+<line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${h - pad.b}" stroke="#333"/>
+<text x="${pad.l - 6}" y="${pad.t + 4}" font-size="10" text-anchor="end">${max}</text>
+<text x="${pad.l - 6}" y="${h - pad.b}" font-size="10" text-anchor="end">0</text>
+<text x="14" y="${(h - pad.b + pad.t) / 2}" font-size="11" transform="rotate(-90 14 ${(h - pad.b + pad.t) / 2})" text-anchor="middle">${esc(unit)}</text>
+${paths}${ticks}${legend}</svg></figure>`;
+}
+
+/** The latency of each kind of request, as a table. */
+function kindsTable(r: LoadResult): string {
+  const kinds = Object.entries(r.latencyByKind);
+  if (kinds.length === 0) return '';
+  const head = ['kind', 'requests', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms'];
+  const rows = kinds.map(([k, v]) => [k, v.count, v.p50, v.p95, v.p99, v.max]);
+  return `<h2>Latency by request kind</h2><table><tr>${head.map((c) => `<th>${c}</th>`).join('')}</tr>${rows
+    .map((row) => `<tr>${row.map((c) => `<td>${esc(String(c))}</td>`).join('')}</tr>`)
+    .join('')}</table>`;
+}
+
 /** What the run was held to, and whether it met it (meetsThresholds). */
 export interface Verdict {
   readonly thresholds: { readonly maxErrorRate: number; readonly p95Ms: number };
@@ -56,7 +120,11 @@ export interface Verdict {
   readonly errorRate: number;
 }
 
-/** A self-contained HTML report: verdict, summary table, latency histogram, throughput over time. */
+/**
+ * A self-contained HTML report: verdict, summary table, latency histogram,
+ * throughput over time, latency over time (p50 and p99 per second) and latency
+ * by request kind.
+ */
 export function html(r: LoadResult, v?: Verdict): string {
   const verdict = v
     ? `<p class="verdict ${v.passed ? 'pass' : 'fail'}"><strong>${v.passed ? 'PASS' : 'FAIL'}</strong>: error rate ${(v.errorRate * 100).toFixed(3)} % (max ${v.thresholds.maxErrorRate * 100} %), p95 ${r.latencyMs.p95} ms (max ${v.thresholds.p95Ms} ms)</p>`
@@ -101,6 +169,16 @@ ${bars(
   r.perSecond.map((n, i) => [`${i + 1} s`, n] as const),
   'requests / s',
 )}
+${lines(
+  'Latency over time (p50 and p99 of each second)',
+  r.latencyOverTime.map((p) => `${p.second} s`),
+  [
+    ['p50', '#2f6fdf', r.latencyOverTime.map((p) => p.p50)],
+    ['p99', '#d9480f', r.latencyOverTime.map((p) => p.p99)],
+  ],
+  'ms',
+)}
+${kindsTable(r)}
 </body></html>
 `;
 }

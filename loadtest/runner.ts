@@ -28,6 +28,12 @@ export interface LoadResult {
   readonly histogram: readonly { readonly upToMs: number; readonly count: number }[];
   /** Completed requests in each second of the run. */
   readonly perSecond: readonly number[];
+  /** Latency in each second of the run (by when each response arrived), ms. */
+  readonly latencyOverTime: readonly { readonly second: number; readonly p50: number; readonly p99: number }[];
+  /** Latency of each kind of request (the mix's steps), ms. */
+  readonly latencyByKind: Readonly<
+    Record<string, { count: number; p50: number; p95: number; p99: number; max: number }>
+  >;
 }
 
 export interface RunOptions {
@@ -40,6 +46,11 @@ export interface RunOptions {
   readonly requests?: autocannon.Request[];
   /** Statuses that count as success when `requests` carries no per-step expectations. */
   readonly expect?: readonly number[];
+  /**
+   * The kind of the response being recorded: a request's onResponse runs just
+   * before autocannon reports that response's latency, on the same client.
+   */
+  readonly kindOfLastResponse?: () => string | undefined;
 }
 
 /** Log-spaced bucket bounds from 0.05 ms to ~6 s, rounded to two significant digits for labels. */
@@ -49,6 +60,10 @@ const HISTOGRAM_BUCKETS_MS = Array.from({ length: 36 }, (_, i) => Number((0.05 *
 export async function run(opts: RunOptions): Promise<LoadResult> {
   // Microseconds, 1 µs to 60 s at 3 significant digits; the JS implementation, whose recorded values can be iterated.
   const latencies = new hdr.Int32Histogram(1, 60_000_000, 3);
+  const histogram = () => new hdr.Int32Histogram(1, 60_000_000, 2);
+  const seconds: hdr.JsHistogram[] = [];
+  const kinds = new Map<string, hdr.JsHistogram>();
+  const startedMs = Date.now();
   const byStatus: Record<string, number> = {};
   const perSecond: number[] = [];
   let unexpectedStatus = 0;
@@ -71,7 +86,15 @@ export async function run(opts: RunOptions): Promise<LoadResult> {
     const events = instance as unknown as EventEmitter;
     events.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
       byStatus[status] = (byStatus[status] ?? 0) + 1;
-      latencies.recordValue(Math.max(1, Math.round(ms * 1000)));
+      const us = Math.max(1, Math.round(ms * 1000));
+      latencies.recordValue(us);
+      (seconds[Math.floor((Date.now() - startedMs) / 1000)] ??= histogram()).recordValue(us);
+      const kind = opts.kindOfLastResponse?.();
+      if (kind !== undefined) {
+        let h = kinds.get(kind);
+        if (!h) kinds.set(kind, (h = histogram()));
+        h.recordValue(us);
+      }
       if (!opts.requests && opts.expect && !opts.expect.includes(status)) unexpectedStatus++;
     });
     events.on('tick', (t: { counter: number }) => perSecond.push(t.counter));
@@ -100,12 +123,29 @@ export async function run(opts: RunOptions): Promise<LoadResult> {
     histogram: reportBuckets(latencies),
     // autocannon ticks once more after the last request: that second carries nothing.
     perSecond: trimTrailingZeros(perSecond),
+    latencyOverTime: [...seconds.entries()]
+      .filter(([, h]) => h !== undefined)
+      .map(([i, h]) => ({ second: i + 1, p50: percentileMs(h, 50), p99: percentileMs(h, 99) })),
+    latencyByKind: Object.fromEntries(
+      [...kinds].map(([k, h]) => [
+        k,
+        {
+          count: h.totalCount,
+          p50: percentileMs(h, 50),
+          p95: percentileMs(h, 95),
+          p99: percentileMs(h, 99),
+          max: round(h.maxValue / 1000),
+        },
+      ]),
+    ),
   };
-  latencies.destroy();
+  for (const h of [latencies, ...seconds.filter(Boolean), ...kinds.values()]) h.destroy();
   return out;
 }
 
 const round = (n: number) => Math.round(n * 100) / 100;
+/** A percentile of a histogram of microseconds, in ms. */
+const percentileMs = (h: hdr.JsHistogram, p: number) => round(h.getValueAtPercentile(p) / 1000);
 
 /** The report's log-spaced buckets, counted from the recorded latencies (one histogram, not a second tally). */
 function reportBuckets(latencies: hdr.JsHistogram): LoadResult['histogram'] {
@@ -162,6 +202,7 @@ export function mixRequests(
   pick: () => string,
   stats: Record<string, { count: number; unexpected: number }>,
   steps: readonly Step[] = schedule(),
+  responded: (kind: Step['name']) => void = () => undefined,
 ): autocannon.Request[] {
   return steps.map((step) => ({
     method: step.method,
@@ -177,6 +218,7 @@ export function mixRequests(
       };
     },
     onResponse: (status: number) => {
+      responded(step.name);
       const s = (stats[step.name] ??= { count: 0, unexpected: 0 });
       s.count++;
       if (!step.expect.includes(status)) s.unexpected++;
@@ -201,7 +243,15 @@ export async function runMix(
   await probeCreate(opts.url, opts.token);
   const sampler = new ZipfSampler(opts.traffic, Date.now() % 2 ** 31);
   const stats: Record<string, { count: number; unexpected: number }> = {};
-  const result = await run({ ...opts, requests: mixRequests(opts.token, () => slugOfRank(sampler.next()), stats) });
+  let last: string | undefined;
+  const requests = mixRequests(
+    opts.token,
+    () => slugOfRank(sampler.next()),
+    stats,
+    schedule(),
+    (kind) => (last = kind),
+  );
+  const result = await run({ ...opts, requests, kindOfLastResponse: () => last });
   let unexpected = 0;
   for (const s of Object.values(stats)) unexpected += s.unexpected;
   return { ...result, seeded, byStep: stats, errors: { ...result.errors, unexpectedStatus: unexpected } };

@@ -66,6 +66,15 @@ describe('the load runner (npm run loadtest)', () => {
     expect(page).toContain('<svg');
     expect(page).toContain('Latency histogram');
     expect(page).toContain('Throughput over time');
+    // Latency over time and by kind: every response in a second of its own and under its step.
+    expect(r.latencyOverTime.length).toBeGreaterThanOrEqual(1);
+    for (const p of r.latencyOverTime) expect(p.p50).toBeLessThanOrEqual(p.p99);
+    expect(Object.fromEntries(Object.entries(r.latencyByKind).map(([k, v]) => [k, v.count]))).toEqual(
+      Object.fromEntries(Object.entries(r.byStep).map(([k, v]) => [k, v.count])),
+    );
+    expect(page).toContain('Latency over time (p50 and p99 of each second)');
+    expect(page).toMatch(/<h2>Latency by request kind<\/h2>.*<td>redirect<\/td>/s);
+    expect(text).toMatch(/ {2}redirect {6}\d+ requests, p50 [\d.]+ ms/);
     expect(page).toMatch(/<strong>PASS<\/strong>: error rate 0\.000 % \(max 0\.1 %\), p95 [\d.]+ ms \(max 150 ms\)/);
     // No empty trailing bar: autocannon's tick after the last request is not a second of the run.
     expect(r.perSecond.at(-1)).toBeGreaterThan(0);
