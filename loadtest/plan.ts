@@ -226,7 +226,7 @@ function guidePlan(): string[] {
   return [
     `NOT MEASURED: no make bench result with per-tier costs at ${values.results}. These figures use the operations guide's ` +
       `estimate of ${fmt(GUIDE_REQ_PER_SEC_PER_CORE)} req/s per core for any traffic, which measurements on this project's ` +
-      `machines have beaten several times over. Measure with make bench (about 7 minutes, needs PostgreSQL, redis-server and wrk), ` +
+      `machines have beaten several times over. Measure with make bench (about 8 minutes, needs PostgreSQL, redis-server and wrk), ` +
       `then run make plan again.`,
     '',
     table(
