@@ -29,5 +29,14 @@ export const APP_GID = 10001;
 export const SCRATCH_DIR = '/tmp';
 export const PM2_HOME = '/tmp/pm2';
 
+/**
+ * A worker's exit code for a configuration it cannot run with (sysexits'
+ * EX_CONFIG). PM2 does not restart a worker that exits with it (the
+ * ecosystem's stop_exit_codes): a restart cannot fix a missing key, and
+ * pm2-runtime, the container's entrypoint, then exits with nothing online, so
+ * the container shows the error once per worker instead of a restart loop.
+ */
+export const CONFIG_ERROR_EXIT_CODE = 78;
+
 /** Bytes in a MiB: the sizing counts in MiB; V8, the kernel and Prometheus in bytes. */
 export const BYTES_PER_MIB = 1024 * 1024;

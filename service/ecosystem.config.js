@@ -9,7 +9,7 @@
  */
 const path = require('node:path');
 const { nodeHeapArgs, sizingFor } = require('../dist/common/sizing.js');
-const { PM2_APP_NAME } = require('../dist/common/contract.js');
+const { CONFIG_ERROR_EXIT_CODE, PM2_APP_NAME } = require('../dist/common/contract.js');
 
 const environment = process.env.BOLTLINK_SIZING || 'local';
 const sizing = sizingFor(environment);
@@ -57,6 +57,8 @@ module.exports = {
       automation: false,
       autorestart: true,
       exp_backoff_restart_delay: 100,
+      // A configuration error is not restarted: no restart can fix it (common/contract.ts).
+      stop_exit_codes: [CONFIG_ERROR_EXIT_CODE],
       env: {
         BOLTLINK_SIZING: environment,
         PM2_INSTANCES: String(sizing.pm2Instances),

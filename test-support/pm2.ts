@@ -23,7 +23,7 @@ export interface Pm2Worker {
  * the suite's databases, with the default metrics port (what users keep: a
  * replaced worker once crash-looped on it while tests used port 0).
  */
-async function pm2Env(extraEnv: Record<string, string>) {
+async function pm2Env(extraEnv: Record<string, string | undefined>) {
   const port = await freePort();
   const env = {
     ...process.env,
@@ -63,7 +63,7 @@ export async function pm2Runtime(extraEnv: Record<string, string> = {}) {
 }
 
 /** `pm2Runtime`, resolved as soon as it is spawned (the tests of start-up). */
-export async function pm2RuntimeStarting(extraEnv: Record<string, string> = {}) {
+export async function pm2RuntimeStarting(extraEnv: Record<string, string | undefined> = {}) {
   const { port, env } = await pm2Env(extraEnv);
   return spawnNode([PM2_RUNTIME_BIN, ECOSYSTEM], env, port);
 }

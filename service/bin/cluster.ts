@@ -11,15 +11,16 @@
  * so stop removes the daemon once no app is left, and start replaces an idle
  * daemon: a later start never runs with a stale environment.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { DEFAULT_PORT, PM2_APP_NAME as APP } from '../../common/contract';
+import { CONFIG_ERROR_EXIT_CODE, DEFAULT_PORT, PM2_APP_NAME as APP } from '../../common/contract';
 import { sizingFor } from '../../common/sizing';
+import { ConfigError, loadConfig } from '../src/config';
 
 const ROOT = path.resolve(__dirname, '../..');
 const PM2 = path.join(ROOT, 'node_modules/pm2/bin/pm2');
@@ -41,7 +42,7 @@ const pm2 = async (...args: string[]) => (await run(process.execPath, [PM2, ...a
 
 interface Pm2Process {
   name: string;
-  pm2_env: { status: string; restart_time: number };
+  pm2_env: { status: string; restart_time: number; exit_code?: number };
 }
 
 /** Whether a PM2 daemon runs for this home (asking `pm2 jlist` would start one). */
@@ -92,6 +93,13 @@ function readyOnce(port: number): Promise<boolean> {
   });
 }
 
+/** Before removing the daemon: a `pm2 logs` that loses its daemon starts a new one. */
+async function stopLogs(logs: ChildProcess): Promise<void> {
+  const exited = logs.exitCode === null ? once(logs, 'exit') : undefined;
+  logs.kill();
+  await exited;
+}
+
 async function start(): Promise<number> {
   execFileSync('sh', [path.join(ROOT, 'service/bin/ensure-built.sh')], { stdio: 'inherit' });
   const running = await apps();
@@ -101,13 +109,20 @@ async function start(): Promise<number> {
     );
     return 1;
   }
+  // The workers' own parser first: a configuration they cannot run with is said here, once, and
+  // nothing starts (under PM2 such a worker exits with CONFIG_ERROR_EXIT_CODE and is not restarted).
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`start:cluster refused: ${err.message}\n`);
+    return 1;
+  }
   // An idle daemon would hand the workers the environment of whoever started it.
   if (daemonRunning() && running.length === 0) await pm2('kill');
 
   const port = Number(process.env.PORT || DEFAULT_PORT);
   const workers = Number(env.PM2_INSTANCES);
-  // The workers' output, for the failure message (their log files are /dev/null; PM2 streams it).
-  let output = '';
   try {
     await pm2('start', ECOSYSTEM);
   } catch (err) {
@@ -117,8 +132,10 @@ async function start(): Promise<number> {
     await removeApp();
     return 1;
   }
+  // The workers' output, for the failure message (their log files are /dev/null; PM2 streams it).
   // Only now: `pm2 logs` would start a daemon of its own if none ran yet. A crash-looping
   // worker repeats its error at every restart, so what the first attempt said is said again.
+  let output = '';
   const logs = spawn(process.execPath, [PM2, 'logs', APP, '--raw', '--lines', '0'], { env, cwd: ROOT });
   logs.stdout.on('data', (d) => (output += d));
   logs.stderr.on('data', (d) => (output += d));
@@ -132,7 +149,12 @@ async function start(): Promise<number> {
       const online = ours.filter((a) => a.pm2_env.status === 'online').length;
       answers = online === workers && (await readyOnce(port)) ? answers + 1 : 0;
       if (answers >= READY_ANSWERS) break;
+      // PM2 shows a worker that exited with the configuration error as "waiting restart", and never restarts it.
+      const exited = ours.filter(
+        (a) => a.pm2_env.status !== 'online' && a.pm2_env.exit_code === CONFIG_ERROR_EXIT_CODE,
+      ).length;
       if (restarts > 0) failure = `workers exited and were restarted ${restarts} time(s)`;
+      else if (exited > 0) failure = `${exited} worker(s) exited and were not restarted (a configuration error)`;
       else if (Date.now() > deadline)
         failure = `not ready on port ${port} within ${sizing.startupTimeoutMs + 10_000} ms`;
       else await new Promise((r) => setTimeout(r, POLL_MS));
@@ -146,10 +168,7 @@ async function start(): Promise<number> {
     const lines = output.trim().split('\n').filter(Boolean).slice(-20).join('\n');
     process.stderr.write(`start:cluster failed: ${failure}; the workers said:\n${lines || '(nothing)'}\n`);
   } finally {
-    // Before removing the daemon: a `pm2 logs` that loses its daemon starts a new one.
-    const exited = logs.exitCode === null ? once(logs, 'exit') : undefined;
-    logs.kill();
-    await exited;
+    await stopLogs(logs);
   }
   await removeApp();
   return 1;

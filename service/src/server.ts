@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { getHeapStatistics } from 'node:v8';
 import type { Redis } from 'ioredis';
-import { BYTES_PER_MIB } from '../../common/contract';
+import { BYTES_PER_MIB, CONFIG_ERROR_EXIT_CODE } from '../../common/contract';
 import { createApp } from './app';
 import { clientError, expectationFailed, RequestContext } from './http';
 import { ConfigError, loadConfig, type Config } from './config';
@@ -255,7 +255,7 @@ export async function main(): Promise<void> {
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${err.message}\n`);
-    process.exit(1);
+    process.exit(CONFIG_ERROR_EXIT_CODE);
   }
   const log = createLogger(config);
   process.on('uncaughtException', (err) => {

@@ -120,14 +120,27 @@ describe('npm run start:cluster / stop:cluster', () => {
     });
   }, 60_000);
 
+  it('refuses a configuration the workers cannot run with before starting anything, naming every key', async () => {
+    const h = home();
+    const env = await clusterEnv(h, { NODE_ENV: 'production' });
+    delete env.API_TOKENS;
+    delete env.PUBLIC_BASE_URL;
+    const r = await npmRun('start:cluster', env);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toBe(
+      'start:cluster refused: Invalid configuration: API_TOKENS: is required; PUBLIC_BASE_URL: is required when NODE_ENV=production\n',
+    );
+    expect(daemonAlive(h)).toBe(false);
+  }, 60_000);
+
   it('fails with the workers’ own error when they cannot start, and leaves nothing running', async () => {
     const h = home();
-    const env = await clusterEnv(h);
-    delete env.API_TOKENS;
+    const closed = await freePort();
+    const env = await clusterEnv(h, { DATABASE_URL: `postgresql://postgres@127.0.0.1:${closed}/postgres` });
     const r = await npmRun('start:cluster', env);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('start:cluster failed: workers exited and were restarted');
-    expect(r.stderr).toContain('Invalid configuration: API_TOKENS: is required');
+    expect(r.stderr).toContain(`DATABASE_URL (127.0.0.1:${closed}/postgres) is unreachable`);
     expect(daemonAlive(h)).toBe(false);
   }, 60_000);
 

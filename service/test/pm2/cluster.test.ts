@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import http from 'node:http';
 import autocannon from 'autocannon';
 import { sizingFor } from '../../../common/sizing';
@@ -90,4 +91,29 @@ describe('a PM2 cluster that has just started', () => {
       await stopProcess(rt.proc);
     }
   });
+});
+
+describe('pm2-runtime with a configuration it cannot run with (the guide’s docker run without env)', () => {
+  it('shows the error once per worker, restarts none, and exits', async () => {
+    const rt = await pm2RuntimeStarting({ API_TOKENS: undefined, NODE_ENV: 'production', PUBLIC_BASE_URL: undefined });
+    try {
+      const exited = once(rt.proc, 'exit');
+      const [code] = (await Promise.race([exited, new Promise((r) => setTimeout(() => r(['timeout']), 40_000))])) as [
+        number | string,
+      ];
+      expect(code).not.toBe('timeout');
+      expect(code).not.toBe(0);
+      const errors = rt
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('Invalid configuration:'));
+      expect(errors).toEqual(
+        Array(2).fill(
+          'Invalid configuration: API_TOKENS: is required; PUBLIC_BASE_URL: is required when NODE_ENV=production',
+        ),
+      );
+    } finally {
+      await stopProcess(rt.proc);
+    }
+  }, 60_000);
 });
