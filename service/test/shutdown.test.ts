@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
+import { CONFIG_ERROR_EXIT_CODE } from '../../common/contract';
 import {
   freePort,
   json,
@@ -62,7 +63,7 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('graceful shutdown on %s', (signal
 });
 
 describe('start-up with bad configuration', () => {
-  it('exits 1 naming every bad key', async () => {
+  it('exits with the configuration error’s code (PM2 does not restart it) naming every bad key', async () => {
     const proc = spawn(process.execPath, [path.join(ROOT, 'dist/service/src/main.js')], {
       env: {
         PATH: process.env.PATH,
@@ -77,7 +78,7 @@ describe('start-up with bad configuration', () => {
     let stderr = '';
     proc.stderr.on('data', (d) => (stderr += d));
     const [code] = await once(proc, 'exit');
-    expect(code).toBe(1);
+    expect(code).toBe(CONFIG_ERROR_EXIT_CODE);
     for (const key of ['PORT', 'DATABASE_URL', 'REDIS_URL', 'API_TOKENS']) expect(stderr).toContain(`${key}:`);
     expect(stderr.trim().split('\n')).toHaveLength(1);
   });
