@@ -1,6 +1,9 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import http from 'node:http';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
+import { DEFAULT_PORT } from '../../../common/contract';
+import { kinds, request, type Outcome } from '../../../test-support/faults';
 import { ROOT } from '../../../test-support/root';
 
 /** Helpers for the cluster test: the cluster's settings, and commands run as an operator types them. */
@@ -116,3 +119,52 @@ export async function pods(selector: string): Promise<any[]> {
 
 export const isReady = (pod: any) =>
   (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
+
+/**
+ * Applies a fault to every worker of a pod: POSTs `path` on new connections
+ * until each worker has answered (PM2's master hands connections round-robin).
+ * A pod is Ready once one worker answers /ready, so a just-restarted pod's
+ * second worker may still be starting: keep trying for a while.
+ */
+export async function everyWorker(podIp: string, urlPath: string, workers: number): Promise<number[]> {
+  const pids = new Set<number>();
+  const others: Outcome[] = [];
+  const started = Date.now();
+  while (pids.size < workers && Date.now() - started < 30_000) {
+    // A connection of its own each time (Node's global agent keeps one alive, always to the same worker);
+    // a worker already blocked would hold a request handed to it: a short timeout, then the next connection.
+    const fresh = new http.Agent({ keepAlive: false });
+    const t = Date.now() - started;
+    const r = await request(`http://${podIp}:${DEFAULT_PORT}${urlPath}`, fresh, 1_000, { method: 'POST' });
+    if (r.status === 202) pids.add(JSON.parse(r.body!).pid);
+    else {
+      others.push({ conn: 0, t, ms: Date.now() - started - t, ...r });
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  }
+  if (pids.size < workers) {
+    // How many workers took the fault, what the other attempts came back as, and the host's way to the pod.
+    const failed = { workers: pids.size, otherAnswers: kinds(others), hostPath: await hostPathTo(podIp) };
+    expect(failed).toMatchObject({ workers: workers });
+  }
+  return [...pids];
+}
+
+/** Streams a pod's updates (`kubectl get pod -w`) into `seen`: what it was at each change, until it is gone. */
+export function watchPod(name: string, seen: any[]) {
+  const proc = spawn('kubectl', ['get', 'pod', name, '-w', '-o', 'json'], {
+    env: kubeEnv,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  let buffer = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    buffer += d.toString();
+    // kubectl writes one pretty-printed object per event; each ends with a closing brace at column 0.
+    let end: number;
+    while ((end = buffer.indexOf('\n}\n')) >= 0) {
+      seen.push(JSON.parse(buffer.slice(0, end + 2)));
+      buffer = buffer.slice(end + 3);
+    }
+  });
+  return proc;
+}
