@@ -53,9 +53,7 @@ export function nodeLevel(release: Release): void {
         const clicks = async () =>
           Number(
             (
-              await sqlAt<{ clicks: string }>(release.dbUrl, 'SELECT clicks FROM links WHERE release.slug = $1', [
-                clickSlug,
-              ])
+              await sqlAt<{ clicks: string }>(release.dbUrl, 'SELECT clicks FROM links WHERE slug = $1', [clickSlug])
             )[0]!.clicks,
           );
         report(

@@ -50,7 +50,7 @@ export function autoscaling(release: Release): void {
         await settledAtMinimum();
         await sqlAt(
           release.dbUrl,
-          `INSERT INTO links (release.slug, url) SELECT 'hpa-' || g, 'https://example.com/hpa/' || g FROM generate_series(1, ${HPA_LINKS}) AS g`,
+          `INSERT INTO links (slug, url) SELECT 'hpa-' || g, 'https://example.com/hpa/' || g FROM generate_series(1, ${HPA_LINKS}) AS g`,
         );
         const seen: { utilization: number; desired: number }[] = [];
         const watchHpa = async () => {

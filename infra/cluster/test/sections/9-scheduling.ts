@@ -126,8 +126,16 @@ export function prodScheduling(_release: Release): void {
           `kubectl drain ${node}: done in ${((Date.now() - t) / 1000).toFixed(1)} s, ${refusals(r.stdout + r.stderr)} evictions refused`,
         );
       }
-      const full = await placement();
-      expect(full.ready).toBe(prod.maxReplicas);
+      // A drain ends once its evictions are done; the last replacement may be a moment from Ready.
+      const full = await until(
+        `all ${prod.maxReplicas} pods Ready after the first drains`,
+        async () => {
+          const now = await placement();
+          return now.ready === prod.maxReplicas ? now : undefined;
+        },
+        60_000,
+        async () => (await placement()).table,
+      );
       // The pool is now full: the next drain's replacement cannot be scheduled, so the PDB
       // (maxUnavailable 1) holds every further eviction until the first drained node comes back.
       const node = full.schedulable.find((n) => (full.byNode.get(n) ?? 0) >= 2)!;
