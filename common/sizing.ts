@@ -44,6 +44,12 @@ export interface SizingDeclaration {
   readonly preStopDelaySeconds: number;
   /** Longest a worker may take to start, connect and report ready, ms (PM2 listen_timeout, startup probe). */
   readonly startupTimeoutMs: number;
+  /**
+   * Longest a release's migrations may take, seconds: the pod that applies them
+   * runs them before it starts serving, and the startup probe, the migrator's
+   * own deadline and the rollout's progress deadline all allow for it.
+   */
+  readonly migrationBudgetSeconds: number;
   /** Deadline for one dependency check in /health and /ready, ms. */
   readonly healthTimeoutMs: number;
   /** Size of the emptyDir holding PM2_HOME and /tmp, MiB. */
@@ -70,6 +76,7 @@ const LOCAL = {
   drainMs: 1000,
   preStopDelaySeconds: 0,
   startupTimeoutMs: 15000,
+  migrationBudgetSeconds: 120,
   healthTimeoutMs: 800,
   scratchMiB: 64,
 } as const satisfies SizingDeclaration;
@@ -98,6 +105,7 @@ export const SIZINGS = {
     drainMs: 1000,
     preStopDelaySeconds: 5,
     startupTimeoutMs: 20000,
+    migrationBudgetSeconds: 300,
     healthTimeoutMs: 800,
     scratchMiB: 64,
   },
@@ -125,6 +133,8 @@ export const SIZINGS = {
     // kube-proxy reprograms iptables about a second after an endpoint goes; 3 s covers it on a busy node.
     preStopDelaySeconds: 3,
     startupTimeoutMs: 30000,
+    // The expand migration the suite rolls out (a backfill and an index on a million links) takes a minute or two here.
+    migrationBudgetSeconds: 300,
     healthTimeoutMs: 800,
     scratchMiB: 64,
   },
@@ -147,6 +157,7 @@ export const SIZINGS = {
     drainMs: 2000,
     preStopDelaySeconds: 10,
     startupTimeoutMs: 30000,
+    migrationBudgetSeconds: 600,
     healthTimeoutMs: 800,
     scratchMiB: 128,
   },
@@ -182,6 +193,14 @@ export interface Sizing extends SizingDeclaration {
   readonly dbConnectionBudget: number;
   /** Connections at max scale during a rollout: dbPoolPerPod × peakPods. */
   readonly dbConnectionsAtPeak: number;
+  /**
+   * The rollout's clock (Deployment progressDeadlineSeconds): a new pod may take
+   * the migration budget, its start-up and minReadySeconds before the rollout
+   * counts as stalled.
+   */
+  readonly progressDeadlineSeconds: number;
+  /** How long a new pod must stay Ready before it counts as available (Deployment minReadySeconds). */
+  readonly minReadySeconds: number;
   readonly startupProbe: ProbeTiming;
   readonly readinessProbe: ProbeTiming;
   readonly livenessProbe: ProbeTiming;
@@ -214,6 +233,8 @@ export const LOCAL_CACHE_HEAP_SHARE = 0.25;
  * the default, 11-16 ms with half the heap; docs/benchmarks.md).
  */
 export const INITIAL_OLD_SPACE_SHARE = 0.5;
+/** The rollout's progress deadline beyond the migration, the start-up and minReadySeconds, seconds: pulling the image, scheduling. */
+export const PROGRESS_MARGIN_SECONDS = 60;
 /** Container logs go to stdout; the kubelet's log files count against ephemeral storage too. */
 export const LOG_BUDGET_MIB = 256;
 
@@ -245,6 +266,9 @@ export function deriveSizing(d: SizingDeclaration, environment = 'custom'): Sizi
   const readinessPeriodSeconds = 5;
   const probeTimeoutSeconds = Math.ceil(d.healthTimeoutMs / 1000) + 1;
   const startupPeriodSeconds = 2;
+  // One readiness period after turning Ready: a pod that fails its next probe never counts as available.
+  const minReadySeconds = readinessPeriodSeconds;
+  const startupSeconds = Math.ceil(d.startupTimeoutMs / 1000);
 
   const sizing: Sizing = {
     ...d,
@@ -263,11 +287,14 @@ export function deriveSizing(d: SizingDeclaration, environment = 'custom'): Sizi
     peakPods,
     dbConnectionBudget,
     dbConnectionsAtPeak: dbPoolPerPod * peakPods,
-    // The startup probe covers the whole PM2 listen_timeout, so a slow start is not a liveness kill.
+    progressDeadlineSeconds: d.migrationBudgetSeconds + startupSeconds + minReadySeconds + PROGRESS_MARGIN_SECONDS,
+    minReadySeconds,
+    // The startup probe covers the migration budget and the whole PM2 listen_timeout: the pod that
+    // applies a release's migrations runs them before pm2-runtime starts, and a slow start is not a liveness kill.
     startupProbe: {
       periodSeconds: startupPeriodSeconds,
       timeoutSeconds: probeTimeoutSeconds,
-      failureThreshold: Math.ceil(d.startupTimeoutMs / 1000 / startupPeriodSeconds) + 1,
+      failureThreshold: Math.ceil((d.migrationBudgetSeconds + startupSeconds) / startupPeriodSeconds) + 1,
     },
     // Two misses take a pod out of rotation within ~10 s of a database loss.
     readinessProbe: { periodSeconds: readinessPeriodSeconds, timeoutSeconds: probeTimeoutSeconds, failureThreshold: 2 },
@@ -378,6 +405,11 @@ function checkDeclaration(d: SizingDeclaration): string[] {
     'must be 0-120 seconds',
   );
   field('startupTimeoutMs', isInt(d.startupTimeoutMs) && d.startupTimeoutMs >= 1000, 'must be at least 1000 ms');
+  field(
+    'migrationBudgetSeconds',
+    isInt(d.migrationBudgetSeconds) && d.migrationBudgetSeconds >= 10 && d.migrationBudgetSeconds <= 6 * 3600,
+    'must be a whole number of seconds from 10 to 21600',
+  );
   field(
     'healthTimeoutMs',
     isInt(d.healthTimeoutMs) && d.healthTimeoutMs >= 50 && d.healthTimeoutMs < 5000,

@@ -5,6 +5,7 @@
  * prove both that charts-out passes and that each rule catches what it names.
  */
 
+import { ENVIRONMENTS, sizingFor, type EnvironmentName, type Sizing } from '../common/sizing';
 import { pssViolations } from './pod-security';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON of many shapes */
@@ -22,6 +23,9 @@ export interface RuleContext {
 
 export type Rule = (objects: readonly K8sObject[], ctx: RuleContext) => string[];
 
+/** The sizing of a known environment (a rule about the sizing says nothing for another). */
+const sizingOf = (environment: string): Sizing | undefined =>
+  (ENVIRONMENTS as string[]).includes(environment) ? sizingFor(environment as EnvironmentName) : undefined;
 const of = (objects: readonly K8sObject[], kind: string) => objects.filter((o) => o.kind === kind);
 const containersOf = (d: K8sObject): any[] => [
   ...(d.spec?.template?.spec?.initContainers ?? []),
@@ -46,6 +50,35 @@ export const RULES: Record<string, Rule> = {
         ),
       ),
     ),
+
+  /**
+   * The rollout's clock is the sizing's, never an inherited default: cdk8s-plus
+   * writes progressDeadlineSeconds 600 and minReadySeconds 0, which nobody chose,
+   * and a migration longer than the deadline would stall every rollout.
+   */
+  'rollout-clock-from-sizing': (o, ctx) => {
+    const s = sizingOf(ctx.environment);
+    if (!s) return [];
+    return of(o, 'Deployment').flatMap((d) => {
+      const v: string[] = [];
+      const spec = d.spec ?? {};
+      if (spec.progressDeadlineSeconds === undefined) v.push(`${d.metadata.name}: progressDeadlineSeconds unset`);
+      else if (spec.progressDeadlineSeconds !== s.progressDeadlineSeconds)
+        v.push(
+          `${d.metadata.name}: progressDeadlineSeconds ${spec.progressDeadlineSeconds}, the sizing derives ${s.progressDeadlineSeconds}`,
+        );
+      if (spec.minReadySeconds === undefined) v.push(`${d.metadata.name}: minReadySeconds unset`);
+      else if (spec.minReadySeconds !== s.minReadySeconds)
+        v.push(`${d.metadata.name}: minReadySeconds ${spec.minReadySeconds}, the sizing derives ${s.minReadySeconds}`);
+      const startup = containersOf(d)[0]?.startupProbe;
+      const covers = startup && startup.periodSeconds * startup.failureThreshold >= s.migrationBudgetSeconds;
+      if (!covers)
+        v.push(
+          `${d.metadata.name}: the startup probe does not cover the migration budget (${s.migrationBudgetSeconds} s)`,
+        );
+      return v;
+    });
+  },
 
   'probes-present-and-distinct': (o) =>
     of(o, 'Deployment').flatMap((d) =>

@@ -38,6 +38,15 @@ function brokenInvariants(s: Sizing): string[] {
   );
   must(s.dbPoolPerWorker >= 1, 'pool >= 1');
   must(
+    s.startupProbe.periodSeconds * (s.startupProbe.failureThreshold - 1) >=
+      s.migrationBudgetSeconds + s.startupTimeoutMs / 1000,
+    'the startup probe waits out the migration budget and the start-up',
+  );
+  must(
+    s.progressDeadlineSeconds > s.migrationBudgetSeconds + s.startupTimeoutMs / 1000 + s.minReadySeconds,
+    'the rollout may take the migration, the start-up and minReadySeconds before it counts as stalled',
+  );
+  must(
     s.dbPoolPerWorker * s.workersPerPod * (s.maxReplicas + s.maxSurgePods) <=
       s.dbMaxConnections - s.dbReservedConnections,
     'pool x workers x (maxReplicas + surge) <= budget',
@@ -75,6 +84,9 @@ describe('the declared environments', () => {
       pm2Instances: 4,
       heapMiBPerWorker: 307,
       initialOldSpaceMiBPerWorker: 153,
+      migrationBudgetSeconds: 600,
+      progressDeadlineSeconds: 695,
+      minReadySeconds: 5,
       maxMemoryRestartMiB: 460,
       memoryLimitMiB: 2176,
       memoryRequestMiB: 2176,

@@ -63,6 +63,10 @@ export class BackendDeployment extends kplus.Deployment {
       automountServiceAccountToken: false,
       securityContext: { ensureNonRoot: true, user: APP_UID, group: APP_GID, fsGroup: APP_GID },
       terminationGracePeriod: Duration.seconds(s.terminationGracePeriodSeconds),
+      // The rollout's clock, from the sizing (cdk8s-plus would say 600 s and 0): a new pod may migrate,
+      // start and stay Ready minReadySeconds before the rollout counts as stalled.
+      progressDeadline: Duration.seconds(s.progressDeadlineSeconds),
+      minReady: Duration.seconds(s.minReadySeconds),
       strategy: kplus.DeploymentStrategy.rollingUpdate({
         maxSurge: kplus.PercentOrAbsolute.absolute(s.maxSurgePods),
         maxUnavailable: kplus.PercentOrAbsolute.absolute(0),

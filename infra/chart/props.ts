@@ -165,6 +165,7 @@ export function resolve(props: BoltLinkChartProps): Resolved {
       TRUST_PROXY_HOPS: String(props.trustProxyHops ?? 1),
       PM2_HOME,
       BOLTLINK_SIZING: environment,
+      MIGRATION_BUDGET_SECONDS: String(sizing.migrationBudgetSeconds),
       ...(faultInjection ? { FAULT_INJECTION: 'true' } : {}),
     },
     secrets: {

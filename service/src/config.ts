@@ -124,6 +124,16 @@ export const CONFIG_FIELDS = {
     .describe(
       'worker-cache hits are redirected before Express, identically (docs/api.md); `false`: Express answers all',
     ),
+  MIGRATION_BUDGET_SECONDS: int(10, 6 * 3_600)
+    .default(600)
+    .describe(
+      "longest `npm run db:migrate` (and the pod that applies a release's migrations) may take; a statement still running then is cancelled. The chart sets the sizing's migrationBudgetSeconds",
+    ),
+  MIGRATION_LOCK_TIMEOUT_MS: int(50, 60_000)
+    .default(2_000)
+    .describe(
+      "longest a migration's statement waits for a table's lock before it gives up and retries: the service's queries never queue behind a migration waiting for a lock longer than this",
+    ),
   FAULT_INJECTION: flag
     .default(false)
     .describe('test-only `/__fault/*` routes (crash, leak, whoami, block, unready) for the fault suite'),
@@ -186,7 +196,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   });
 }
 
-const MIGRATE_FIELDS = { DATABASE_URL: CONFIG_FIELDS.DATABASE_URL, LOG_LEVEL: CONFIG_FIELDS.LOG_LEVEL };
+const MIGRATE_FIELDS = {
+  DATABASE_URL: CONFIG_FIELDS.DATABASE_URL,
+  LOG_LEVEL: CONFIG_FIELDS.LOG_LEVEL,
+  MIGRATION_BUDGET_SECONDS: CONFIG_FIELDS.MIGRATION_BUDGET_SECONDS,
+  MIGRATION_LOCK_TIMEOUT_MS: CONFIG_FIELDS.MIGRATION_LOCK_TIMEOUT_MS,
+};
 export type MigrateConfig = Readonly<{ [K in keyof typeof MIGRATE_FIELDS]: z.infer<(typeof MIGRATE_FIELDS)[K]> }>;
 
 /** The migration command needs only the database: it runs without the API's secrets. */
