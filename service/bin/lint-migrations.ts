@@ -38,4 +38,10 @@ async function main(): Promise<number> {
   return status;
 }
 
-main().then((code) => (process.exitCode = code));
+main().then(
+  (code) => (process.exitCode = code),
+  (err: unknown) => {
+    process.stderr.write(`lint:migrations: ${(err as Error).message}\n`);
+    process.exitCode = 2;
+  },
+);

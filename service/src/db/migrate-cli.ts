@@ -19,7 +19,7 @@ async function main(): Promise<void> {
     budgetMs: config.MIGRATION_BUDGET_SECONDS * 1000,
     lockTimeoutMs: config.MIGRATION_LOCK_TIMEOUT_MS,
     whenLocked: values['skip-if-locked'] ? 'skip' : 'wait',
-    log: (line) => log.warn(line),
+    log: (line) => log.info(line),
   });
   if (result.skipped) {
     log.info('another pod is applying the migrations: this one starts and waits for the schema');

@@ -71,7 +71,7 @@ export interface MigrateOptions {
    * @default 'wait'
    */
   readonly whenLocked?: 'wait' | 'skip';
-  /** Progress lines (a lock waited for, an invalid index dropped). @default none */
+  /** Progress lines (a no-transaction statement done, a lock waited for, an invalid index dropped). @default none */
   readonly log?: (line: string) => void;
 }
 
@@ -273,11 +273,13 @@ async function applyStatementByStatement(run: Run, m: Migration, retried: boolea
     await client.query(`DROP INDEX CONCURRENTLY IF EXISTS "${index}"`);
   }
   for (const [i, statement] of statements.entries()) {
+    const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
         await client.query(`SET lock_timeout = ${run.lockTimeoutMs}`);
         await client.query(`SET statement_timeout = ${remaining(run, m)}`);
         await client.query(statement.sql);
+        run.log(`migration ${m.name}: statement ${i + 1} of ${statements.length} done in ${Date.now() - started} ms`);
         break;
       } catch (err) {
         if (lockNotAvailable(err) && Date.now() + LOCK_RETRY_MS < run.deadline) {
