@@ -3,6 +3,7 @@ import { admission } from './sections/1-admission';
 import { sizedPods } from './sections/2-pods';
 import { nodeLevel } from './sections/3-node-level';
 import { rollouts } from './sections/4-rollouts';
+import { schemaChange } from './sections/6b-schema-change';
 import { autoscaling } from './sections/7-hpa';
 import { networkPolicies } from './sections/8-network-policies';
 import { prodScheduling } from './sections/9-scheduling';
@@ -19,6 +20,7 @@ admission(release); // 1. restricted Pod Security, strict server-side field vali
 sizedPods(release); // 2. the pods run as the sizing says
 nodeLevel(release); // 3. delete, liveness and readiness, from the host to a pod
 rollouts(release); // 4-6. set image, undo, make rollout, a failing migration: under load
+schemaChange(release); // 6b. expand, then contract, on a million links: under load
 autoscaling(release); // 7. the HPA on real CPU
 networkPolicies(release); // 8. NetworkPolicies enforced pod to pod
 prodScheduling(release); // 9. the prod release's placement on simulated nodes in 3 zones

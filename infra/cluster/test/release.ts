@@ -22,7 +22,47 @@ export const s = sizingFor(ENV);
 export const NAMESPACE = 'boltlink';
 export const OUT = `charts-out.${ENV}`;
 export const SELECTOR = `app.kubernetes.io/name=${DEPLOYMENT_NAME}`;
-export const TAGS = { first: 'cluster-test-1', second: 'cluster-test-2', broken: 'cluster-test-broken' } as const;
+export const TAGS = {
+  first: 'cluster-test-1',
+  second: 'cluster-test-2',
+  broken: 'cluster-test-broken',
+  expand: 'cluster-test-expand',
+  contract: 'cluster-test-contract',
+} as const;
+/** The schema change the expand/contract section rolls out: each release's migration, by name. */
+export const SCHEMA_CHANGE = {
+  expand: {
+    name: '99990201000000_links_host',
+    // A column the running code does not read, filled in throttled batches by primary key that commit as they
+    // go (10,000 rows, then 0.6 s for the click flush and the replicas to keep up), then indexed without
+    // blocking writes: on a million links, longer than the start-up budget, well inside the migration budget.
+    sql: `-- boltlink: no-transaction
+ALTER TABLE links ADD COLUMN IF NOT EXISTS host TEXT;
+DO $$
+DECLARE
+  last_id bigint := 0;
+  max_id bigint;
+BEGIN
+  SELECT coalesce(max(id), 0) INTO max_id FROM links;
+  WHILE last_id < max_id LOOP
+    UPDATE links SET host = lower(substring(url from '^https?://([^/:?#]+)'))
+    WHERE id > last_id AND id <= last_id + 10000 AND host IS NULL;
+    last_id := last_id + 10000;
+    COMMIT;
+    PERFORM pg_sleep(0.6);
+  END LOOP;
+END $$;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS links_host_idx ON links (host);
+`,
+  },
+  contract: {
+    name: '99990301000000_drop_unused_expiry_index',
+    // What no query of this release uses any more goes, without blocking writes.
+    sql: `-- boltlink: no-transaction
+DROP INDEX CONCURRENTLY IF EXISTS links_expires_at_idx;
+`,
+  },
+} as const;
 export const image = (tag: string) => `boltlink-backend:${tag}`;
 /** Load for the rollouts: bounded in connections, requests and time; a failure is any error, timeout or 5xx. */
 export const LOAD = { connections: 8, maxRequests: 2_000_000, timeoutMs: 5_000 } as const;
@@ -116,17 +156,27 @@ async function buildDerivedImages(release: Release): Promise<void> {
     path.join(broken, 'Dockerfile'),
     `FROM ${image(TAGS.first)}\nCOPY migration.sql dist/service/prisma/migrations/99990101000000_broken/migration.sql\n`,
   );
+  // The expand release ships its migration; the contract release ships it and its own.
+  const migrationsIn = (changes: (keyof typeof SCHEMA_CHANGE)[]) => {
+    const dir = release.tmp();
+    const copies = changes.map((c) => {
+      const { name, sql } = SCHEMA_CHANGE[c];
+      writeFileSync(path.join(dir, `${name}.sql`), sql);
+      return `COPY ${name}.sql dist/service/prisma/migrations/${name}/migration.sql`;
+    });
+    writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${image(TAGS.first)}\n${copies.join('\n')}\n`);
+    return dir;
+  };
   for (const [tag, dir] of [
     [TAGS.second, second],
     [TAGS.broken, broken],
+    [TAGS.expand, migrationsIn(['expand'])],
+    [TAGS.contract, migrationsIn(['expand', 'contract'])],
   ] as const) {
     const r = await sh(`docker build --network host -q -t ${image(tag)} ${dir}`, 600_000);
     if (r.code !== 0) throw new Error(`docker build ${tag}: ${r.stderr}`);
   }
-  const imported = await sh(
-    `infra/cluster/images.sh ${[TAGS.first, TAGS.second, TAGS.broken].map(image).join(' ')}`,
-    600_000,
-  );
+  const imported = await sh(`infra/cluster/images.sh ${Object.values(TAGS).map(image).join(' ')}`, 600_000);
   if (imported.code !== 0) throw new Error(`images.sh: ${imported.stderr}`);
 }
 
