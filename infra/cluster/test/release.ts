@@ -191,10 +191,15 @@ export async function replicaSets(): Promise<string> {
     .join(', ');
 }
 
-/** Keep-alive load through the Service's ClusterIP while `action` runs, and for 2 s after it. */
+/**
+ * Keep-alive load through the Service's ClusterIP while `action` runs, and for 2 s after it:
+ * as fast as the pods answer, or with `gapMs` between each connection's requests (a steady rate
+ * that one pod serves under the HPA's target, for an action as long as a migration).
+ */
 export async function underLoad(
   release: Release,
   action: () => Promise<Ran[]>,
+  pace: { gapMs?: number } = {},
 ): Promise<{ outcomes: Outcome[]; ran: Ran[]; ms: number }> {
   let done = false;
   let ran: Ran[] = [];
@@ -210,6 +215,7 @@ export async function underLoad(
   const [{ outcomes }] = await Promise.all([
     keepAliveLoad({
       ...LOAD,
+      ...pace,
       base: release.serviceUrl,
       path: () => `/${release.slug}`,
       durationMs: PHASE_LIMIT_MS,
