@@ -164,13 +164,14 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
   const url = `postgresql://${user}@${host}:${port}/postgres`;
   let proc: ChildProcess | undefined;
 
+  /** This instance answers (not another one on the same address: a run killed before its teardown leaves one). */
   const reachable = async () => {
     const c = new Client({ connectionString: url, connectionTimeoutMillis: 500 });
     c.on('error', () => undefined);
     try {
       await c.connect();
-      await c.query('SELECT 1');
-      return true;
+      const { rows } = await c.query<{ data_directory: string }>('SHOW data_directory');
+      return rows[0]?.data_directory === data;
     } catch {
       return false;
     } finally {
@@ -190,8 +191,20 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
       '-c',
       'fsync=off',
     ]);
-    proc = spawn(cmd, args, { stdio: 'ignore' });
-    await waitFor(reachable, 15_000, 100);
+    const started = spawn(cmd, args, { stdio: 'ignore' });
+    proc = started;
+    await waitFor(
+      async () => {
+        if (started.exitCode !== null) {
+          throw new Error(
+            `private PostgreSQL on ${host}:${port} exited at start (code ${started.exitCode}): is the port taken?`,
+          );
+        }
+        return reachable();
+      },
+      15_000,
+      100,
+    );
   };
   /** Fast shutdown (SIGINT to the postmaster): sessions are terminated, as in a failover or restart. */
   const stop = async () => {
@@ -219,7 +232,10 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
     if (proc?.pid !== undefined && proc.exitCode === null) process.kill(proc.pid, 'SIGCONT');
     frozen = false;
   };
-  await start();
+  await start().catch((err: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   return {
     port,
     url,

@@ -119,12 +119,14 @@ export async function startPrivateRedis(
   const proc = cpus
     ? spawn('taskset', ['-c', cpus, 'redis-server', ...args], { stdio: 'ignore' })
     : spawn('redis-server', args, { stdio: 'ignore' });
+  // Ready when this process answers: not another one on the same address (a run killed before its teardown leaves one).
   const ready = waitFor(async () => {
+    if (proc.exitCode !== null) throw new Error(`private Redis on ${host}:${p} exited at start: is the port taken?`);
     const r = new Redis(p, host, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     r.on('error', () => undefined);
     try {
       await r.connect();
-      return (await r.ping()) === 'PONG';
+      return /^process_id:(\d+)/m.exec(await r.info('server'))?.[1] === String(proc.pid);
     } catch {
       return false;
     } finally {
