@@ -12,6 +12,7 @@ export default tseslint.config(
       'dist/**',
       'charts-out/**',
       'service/src/generated/**',
+      'infra/imports/*.ts', // cdk8s import's output (infra/imports/import.sh)
       'node_modules/**',
       'coverage/**',
       'loadtest/results/**',

@@ -8,7 +8,7 @@ import { CONFIG_NAME } from './names';
 import { pssViolations } from './pod-security';
 import { checkManifests, type K8sObject } from './rules';
 import { ENVIRONMENTS, nodeHeapArgs, SizingError, sizingFor, type Sizing } from '../common/sizing';
-import { readManifestDir } from './manifests-dir';
+import { readRelease } from './manifests-dir';
 import { schemaProblems } from './schemas';
 
 /**
@@ -367,7 +367,7 @@ export async function preflight(argv: readonly string[]): Promise<Item[]> {
   const out = path.resolve(
     values.out ?? path.join(ROOT, environment === 'prod' ? 'charts-out' : `charts-out.${environment}`),
   );
-  const objects = existsSync(out) ? readManifestDir(out) : [];
+  const objects = existsSync(out) ? readRelease(out) : [];
   const deployment: any = objects.find((o) => o.kind === 'Deployment');
   const context: Context = {
     environment,

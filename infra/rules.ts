@@ -270,6 +270,66 @@ export const RULES: Record<string, Rule> = {
       return v;
     }),
 
+  /**
+   * The edge routes the host the service writes into every short link: an
+   * Ingress or HTTPRoute for another host would publish links nobody can
+   * follow, or serve the API under a name its links never use.
+   */
+  'edge-host-is-public-base-url': (o) => {
+    const routes = [...of(o, 'Ingress'), ...of(o, 'HTTPRoute')];
+    if (routes.length === 0) return [];
+    const configs = of(o, 'ConfigMap').filter(
+      (cm) => cm.data !== undefined && 'PUBLIC_BASE_URL' in (cm.data as object),
+    );
+    if (configs.length !== 1)
+      return [`${configs.length} ConfigMaps set PUBLIC_BASE_URL; the edge's host is checked against one`];
+    const base = String((configs[0]!.data as Record<string, string>).PUBLIC_BASE_URL);
+    const host = URL.parse(base)?.hostname;
+    if (!host) return [`PUBLIC_BASE_URL '${base}' is not a URL`];
+    return routes.flatMap((route) => {
+      const hosts: unknown[] =
+        route.kind === 'Ingress'
+          ? [
+              ...(route.spec?.rules ?? []).map((rule: any) => rule.host),
+              ...(route.spec?.tls ?? []).flatMap((t: any) => t.hosts ?? [undefined]),
+            ]
+          : (route.spec?.hostnames ?? [undefined]);
+      return hosts
+        .filter((h) => h !== host)
+        .map(
+          (h) =>
+            `${route.kind}/${route.metadata.name}: host ${h === undefined ? '(any)' : `'${String(h)}'`} is not PUBLIC_BASE_URL's '${host}'`,
+        );
+    });
+  },
+
+  /** Every route of the edge ends at the release's Service, on a port it has. */
+  'edge-routes-to-service': (o) => {
+    const ports = new Map(
+      of(o, 'Service').map((svc) => [svc.metadata.name, (svc.spec?.ports ?? []).map((p: any) => p.port)]),
+    );
+    const check = (route: K8sObject, name: unknown, port: unknown) =>
+      ports.get(String(name))?.includes(port)
+        ? []
+        : [
+            `${route.kind}/${route.metadata.name}: backend ${String(name)}:${String(port)} is not a port of a Service of this release`,
+          ];
+    return [
+      ...of(o, 'Ingress').flatMap((i) =>
+        (i.spec?.rules ?? []).flatMap((rule: any) =>
+          (rule.http?.paths ?? []).flatMap((p: any) =>
+            check(i, p.backend?.service?.name, p.backend?.service?.port?.number),
+          ),
+        ),
+      ),
+      ...of(o, 'HTTPRoute').flatMap((h) =>
+        (h.spec?.rules ?? []).flatMap((rule: any) =>
+          (rule.backendRefs ?? []).flatMap((b: any) => check(h, b.name, b.port)),
+        ),
+      ),
+    ];
+  },
+
   'recommended-labels': (o) =>
     o.flatMap((obj) =>
       ['name', 'instance', 'version', 'component', 'part-of', 'managed-by']

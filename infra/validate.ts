@@ -1,11 +1,11 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { readManifestDir } from './manifests-dir';
+import { readRelease } from './manifests-dir';
 import { checkManifests } from './rules';
 import { schemaProblems } from './schemas';
 
 /**
- * `make validate [DIR=charts-out]`: the synthesized release checked offline,
+ * `make validate [DIR=charts-out]`: the synthesized release (and its gateway/) checked offline,
  * with no API server (`kubectl apply --dry-run=client` needs one): every
  * object against the Kubernetes API's schema for its kind, then the project's
  * manifest rules (resources, probes, Pod Security restricted, policies…).
@@ -14,7 +14,7 @@ import { schemaProblems } from './schemas';
 const { values } = parseArgs({
   options: { dir: { type: 'string', default: 'charts-out' }, env: { type: 'string', default: 'prod' } },
 });
-const objects = readManifestDir(path.resolve(values.dir!));
+const objects = readRelease(path.resolve(values.dir!));
 const problems = [...schemaProblems(objects), ...checkManifests(objects, { environment: values.env! })];
 for (const p of problems) process.stderr.write(`${p}\n`);
 process.stdout.write(

@@ -22,6 +22,7 @@ const unit = {
   testMatch: [
     '<rootDir>/common/test/**/*.test.ts',
     '<rootDir>/infra/test/chart.test.ts',
+    '<rootDir>/infra/test/edge.test.ts',
     '<rootDir>/infra/test/pod-security.test.ts',
     '<rootDir>/service/test/config.test.ts',
     '<rootDir>/service/test/health/**/*.test.ts',

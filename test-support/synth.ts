@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Testing } from 'cdk8s';
 import { parseAllDocuments } from 'yaml';
-import { BoltLinkChart, type BoltLinkChartProps } from '../infra/chart';
+import { BoltLinkChart, BoltLinkGatewayChart, type BoltLinkChartProps } from '../infra/chart';
 import type { K8sObject } from '../infra/rules';
 import type { EnvironmentName } from '../common/sizing';
 
@@ -14,15 +14,18 @@ export { ROOT };
 export const CHARTS_OUT = path.join(ROOT, 'charts-out');
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are plain JSON */
+/** The whole release for `environment`: the chart's objects, then its HTTPRoute (charts-out/gateway/). */
 export function synth(environment: EnvironmentName, props: Partial<BoltLinkChartProps> = {}): K8sObject[] {
-  const chart = new BoltLinkChart(Testing.app(), 'test', {
+  const app = Testing.app();
+  const chart = new BoltLinkChart(app, 'test', {
     environment,
     image: 'boltlink-backend:v9.9.9',
     publicBaseUrl: 'https://sho.rt',
     allowedOrigins: ['https://app.sho.rt'],
     ...props,
   });
-  return Testing.synth(chart) as K8sObject[];
+  const gateway = new BoltLinkGatewayChart(app, 'test-gateway', chart);
+  return [...Testing.synth(chart), ...Testing.synth(gateway)] as K8sObject[];
 }
 
 /** Every file under `dir`, subfolders included (charts-out/monitoring/), as sorted relative paths. */

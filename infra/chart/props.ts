@@ -62,11 +62,47 @@ export interface BoltLinkChartProps extends ChartProps {
    */
   readonly trustProxyHops?: number;
   /**
+   * The controller that carries public traffic to the Service: it names the
+   * Ingress's class and the pods the NetworkPolicy admits to the API port
+   * (EDGE_CONTROLLERS). Traefik, not ingress-nginx: ingress-nginx was retired
+   * upstream in March 2026 (no releases, no security fixes), and Traefik v3
+   * serves both the Ingress and the Gateway API's HTTPRoute.
+   * @default DEFAULT_EDGE_CONTROLLER ('traefik')
+   */
+  readonly edgeController?: EdgeControllerName;
+  /**
+   * The Ingress's `ingressClassName`, for a class named otherwise than its
+   * controller's usual one.
+   * @default the edge controller's (EDGE_CONTROLLERS)
+   */
+  readonly ingressClassName?: string;
+  /**
+   * The Secret (`kubernetes.io/tls`) holding the certificate for the public
+   * host, which the Ingress names; made by the platform or by cert-manager.
+   * @default DEFAULT_TLS_SECRET_NAME ('boltlink-tls')
+   */
+  readonly tlsSecretName?: string;
+  /**
+   * A cert-manager ClusterIssuer: the Ingress gets `cert-manager.io/cluster-issuer`
+   * and cert-manager keeps tlsSecretName filled with a certificate for the host.
+   * @default none: the Secret is provided some other way
+   * @see https://cert-manager.io/docs/usage/ingress/
+   */
+  readonly certManagerClusterIssuer?: string;
+  /**
+   * The Gateway the HTTPRoute (charts-out/gateway/) attaches to: the platform's,
+   * with the HTTPS listener and its certificate. A Gateway in another namespace
+   * must admit routes from the release's (`allowedRoutes.namespaces`).
+   * @default DEFAULT_GATEWAY: `boltlink` in the release's namespace, any listener
+   * @see https://gateway-api.sigs.k8s.io/api-types/httproute/
+   */
+  readonly gateway?: GatewayRef;
+  /**
    * Who may call the API port (NetworkPolicy ingress): pods with these
    * labels, in any namespace. Kubelet probes come from the node, which
    * NetworkPolicy implementations let through.
-   * @default DEFAULT_API_CLIENT_LABELS: the ingress-nginx controller's pods
-   * (trustProxyHops assumes one ingress in front)
+   * @default the edge controller's pods (EDGE_CONTROLLERS; trustProxyHops
+   * assumes one controller in front)
    * @see https://kubernetes.io/docs/concepts/services-networking/network-policies/
    */
   readonly apiClientLabels?: Readonly<Record<string, string>>;
@@ -85,10 +121,30 @@ export interface BoltLinkChartProps extends ChartProps {
   readonly faultInjection?: boolean;
 }
 
-/** The API's clients unless apiClientLabels says otherwise: ingress-nginx's controller pods (its chart's labels). */
-export const DEFAULT_API_CLIENT_LABELS: Readonly<Record<string, string>> = {
-  'app.kubernetes.io/name': 'ingress-nginx',
-};
+/** A Gateway by name (and namespace, and listener: `sectionName`). */
+export interface GatewayRef {
+  readonly name: string;
+  /** @default the release's namespace */
+  readonly namespace?: string;
+  /** The Gateway's listener; @default every listener whose hostname matches */
+  readonly sectionName?: string;
+}
+
+/**
+ * The controllers the chart knows: their usual IngressClass and their pods'
+ * labels as their own Helm charts set them (the NetworkPolicy's API clients).
+ */
+export const EDGE_CONTROLLERS = {
+  traefik: { ingressClassName: 'traefik', podLabels: { 'app.kubernetes.io/name': 'traefik' } },
+  'ingress-nginx': { ingressClassName: 'nginx', podLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } },
+} as const satisfies Record<string, { ingressClassName: string; podLabels: Readonly<Record<string, string>> }>;
+export type EdgeControllerName = keyof typeof EDGE_CONTROLLERS;
+export const DEFAULT_EDGE_CONTROLLER: EdgeControllerName = 'traefik';
+/** The API's clients unless apiClientLabels says otherwise: the default edge controller's pods. */
+export const DEFAULT_API_CLIENT_LABELS: Readonly<Record<string, string>> =
+  EDGE_CONTROLLERS[DEFAULT_EDGE_CONTROLLER].podLabels;
+export const DEFAULT_TLS_SECRET_NAME = 'boltlink-tls';
+export const DEFAULT_GATEWAY: GatewayRef = { name: 'boltlink' };
 /** Who scrapes the metrics port unless metricsScraperLabels says otherwise: prometheus-operator's Prometheus pods. */
 export const DEFAULT_METRICS_SCRAPER_LABELS: Readonly<Record<string, string>> = {
   'app.kubernetes.io/name': 'prometheus',
@@ -108,6 +164,9 @@ export const HTTP_PORT_NAME = 'http';
 /** DNS, which the pods may always reach (NetworkPolicy egress). */
 export const DNS_PORT = 53;
 
+/** Props a release cannot be built from, every one named: make synth prints the message alone. */
+export class ReleasePropsError extends Error {}
+
 /** Every prop with its default applied, and what follows from them: resolved once, before any object is built. */
 export interface Resolved {
   readonly environment: EnvironmentName;
@@ -120,6 +179,16 @@ export interface Resolved {
   readonly config: Record<string, string>;
   readonly secrets: { readonly database: string; readonly redis: string; readonly apiTokens: string };
   readonly egressPorts: { readonly database: number; readonly redis: number };
+  /** How the public reaches the Service: the host of PUBLIC_BASE_URL, through an Ingress and an HTTPRoute. */
+  readonly edge: {
+    readonly host: string;
+    /** PUBLIC_BASE_URL is https: the Ingress terminates TLS with tlsSecret. */
+    readonly tls: boolean;
+    readonly ingressClassName: string;
+    readonly tlsSecret: string;
+    readonly certManagerClusterIssuer: string | undefined;
+    readonly gateway: GatewayRef;
+  };
   /** Pod labels of the API's clients and of the metrics scrapers (NetworkPolicy ingress). */
   readonly clients: {
     readonly api: Readonly<Record<string, string>>;
@@ -131,13 +200,20 @@ export function resolve(props: BoltLinkChartProps): Resolved {
   const environment = props.environment ?? 'prod';
   const sizing = sizingFor(environment);
   const tag = props.image.slice(props.image.lastIndexOf(':') + 1);
-  if (!props.image.includes(':') || tag === 'latest' || tag.includes('/')) {
-    throw new Error(`image '${props.image}' must be repository:tag with a tag other than 'latest'`);
-  }
   const faultInjection = props.faultInjection ?? false;
-  if (faultInjection && environment === 'prod') {
-    throw new Error(`faultInjection (true) is refused for environment 'prod'`);
-  }
+  const controller = props.edgeController ?? DEFAULT_EDGE_CONTROLLER;
+  const publicUrl = URL.parse(props.publicBaseUrl);
+  const problems = [
+    (!props.image.includes(':') || tag === 'latest' || tag.includes('/')) &&
+      `image '${props.image}' must be repository:tag with a tag other than 'latest'`,
+    faultInjection && environment === 'prod' && `faultInjection (true) is refused for environment 'prod'`,
+    !(controller in EDGE_CONTROLLERS) &&
+      `edgeController '${controller}' is not one of ${Object.keys(EDGE_CONTROLLERS).join(', ')}`,
+    // The service answers links at the root of its origin; the edge routes that origin's host.
+    !(publicUrl && /^https?:$/.test(publicUrl.protocol) && publicUrl.href === `${publicUrl.origin}/`) &&
+      `publicBaseUrl '${props.publicBaseUrl}' must be an http(s) origin (scheme, host, optional port), the host the edge routes`,
+  ].filter((p): p is string => typeof p === 'string');
+  if (problems.length > 0) throw new ReleasePropsError(problems.join('; '));
   const selector = {
     'app.kubernetes.io/name': DEPLOYMENT_NAME,
     'app.kubernetes.io/instance': `boltlink-${environment}`,
@@ -177,8 +253,16 @@ export function resolve(props: BoltLinkChartProps): Resolved {
       database: props.databasePort ?? DEFAULT_DATABASE_PORT,
       redis: props.redisPort ?? DEFAULT_REDIS_PORT,
     },
+    edge: {
+      host: publicUrl!.hostname,
+      tls: publicUrl!.protocol === 'https:',
+      ingressClassName: props.ingressClassName ?? EDGE_CONTROLLERS[controller].ingressClassName,
+      tlsSecret: props.tlsSecretName ?? DEFAULT_TLS_SECRET_NAME,
+      certManagerClusterIssuer: props.certManagerClusterIssuer,
+      gateway: props.gateway ?? DEFAULT_GATEWAY,
+    },
     clients: {
-      api: props.apiClientLabels ?? DEFAULT_API_CLIENT_LABELS,
+      api: props.apiClientLabels ?? EDGE_CONTROLLERS[controller].podLabels,
       metrics: props.metricsScraperLabels ?? DEFAULT_METRICS_SCRAPER_LABELS,
     },
   };

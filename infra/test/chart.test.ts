@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { APP_UID, DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../../common/contract';
 import { CHANGE_CAUSE, DEFAULT_API_CLIENT_LABELS, DEFAULT_DENY_NAME, DEFAULT_METRICS_SCRAPER_LABELS } from '../chart';
 import { CONFIG_NAME, DEPLOYMENT_NAME } from '../names';
@@ -240,6 +241,24 @@ describe('the rule suite', () => {
     ['rolling-update-safe', (o) => (deployment(o).spec.strategy.rollingUpdate.maxUnavailable = 1)],
     ['recommended-labels', (o) => delete deployment(o).metadata.labels['app.kubernetes.io/version']],
     ['deployment-present', (o) => o.push(deployment(o))],
+    ['edge-host-is-public-base-url', (o) => (o.find((x) => x.kind === 'Ingress').spec.rules[0].host = 'other.example')],
+    [
+      'edge-host-is-public-base-url',
+      (o) => (o.find((x) => x.kind === 'Ingress').spec.tls[0].hosts = ['other.example']),
+    ],
+    ['edge-host-is-public-base-url', (o) => delete o.find((x) => x.kind === 'HTTPRoute').spec.hostnames],
+    [
+      'edge-host-is-public-base-url',
+      (o) => ((o.find((x) => x.metadata.name === CONFIG_NAME) as any).data.PUBLIC_BASE_URL = 'https://moved.example'),
+    ],
+    [
+      'edge-routes-to-service',
+      (o) => (o.find((x) => x.kind === 'Ingress').spec.rules[0].http.paths[0].backend.service.port.number = 5000),
+    ],
+    [
+      'edge-routes-to-service',
+      (o) => (o.find((x) => x.kind === 'HTTPRoute').spec.rules[0].backendRefs[0].name = 'api'),
+    ],
   ];
 
   /** Mutations of a release that owns its namespace (the default-deny belongs there only). */
@@ -289,6 +308,7 @@ describe('charts-out/', () => {
         'ConfigMap',
         'Deployment',
         'HorizontalPodAutoscaler',
+        'Ingress',
         'NetworkPolicy',
         'PodDisruptionBudget',
         'Service',
@@ -298,5 +318,14 @@ describe('charts-out/', () => {
     expect(envValue(container(objects), 'PM2_INSTANCES').value).toBe(String(sizingFor('prod').pm2Instances));
     expect(checkManifests(objects, { environment: 'prod' })).toEqual([]);
     expect(schemaProblems(objects)).toEqual([]);
+  });
+
+  it('carries the HTTPRoute in gateway/, routing the same host to the same Service', () => {
+    const gateway = readManifests(path.join(CHARTS_OUT, 'gateway'));
+    expect(gateway.map((f) => f.file)).toEqual(['boltlink-prod-gateway.k8s.yaml']);
+    const release = [...objects, ...gateway.flatMap((f) => f.objects)];
+    expect(find(release, 'HTTPRoute').spec.hostnames).toEqual(find(release, 'Ingress').spec.tls[0].hosts);
+    expect(checkManifests(release, { environment: 'prod' })).toEqual([]);
+    expect(schemaProblems(release)).toEqual([]);
   });
 });

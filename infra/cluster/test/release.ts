@@ -2,6 +2,7 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sizingFor } from '../../../common/sizing';
+import httpRouteSchema from '../../imports/httproute-v1.schema.json';
 import { failures, keepAliveLoad, kinds, startPrivatePostgres, type Outcome } from '../../../test-support/faults';
 import { sqlAt, startPrivateRedis, TOKEN } from '../../../test-support/service';
 import { DEFAULT_DATABASE_PORT, DEFAULT_REDIS_PORT } from '../../chart';
@@ -64,6 +65,18 @@ DROP INDEX CONCURRENTLY IF EXISTS links_expires_at_idx;
   },
 } as const;
 export const image = (tag: string) => `boltlink-backend:${tag}`;
+
+/** The Gateway API release the chart's HTTPRoute is imported from (infra/imports/import.sh). */
+export const GATEWAY_API_VERSION = httpRouteSchema.gatewayApiVersion;
+/**
+ * That release's standard-channel CRDs, from the Go module proxy (the module carries them; go
+ * checks them against the checksum database): the folder kubectl applies.
+ */
+export async function gatewayApiCrds(): Promise<string> {
+  const r = await sh(`go mod download -json sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION}`, 180_000);
+  if (r.code !== 0) throw new Error(`go mod download sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION}: ${r.stderr}`);
+  return path.join((JSON.parse(r.stdout) as { Dir: string }).Dir, 'config/crd/standard');
+}
 /** Load for the rollouts: bounded in connections, requests and time; a failure is any error, timeout or 5xx. */
 export const LOAD = { connections: 8, maxRequests: 2_000_000, timeoutMs: 5_000 } as const;
 export const PHASE_LIMIT_MS = 5 * 60_000;
