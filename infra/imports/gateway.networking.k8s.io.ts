@@ -716,16 +716,6 @@ export function toJson_HttpRouteSpecRulesBackendRefs(obj: HttpRouteSpecRulesBack
  */
 export interface HttpRouteSpecRulesFilters {
   /**
-   * CORS defines a schema for a filter that responds to the
-   * cross-origin request based on HTTP response header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteSpecRulesFilters#cors
-   */
-  readonly cors?: HttpRouteSpecRulesFiltersCors;
-
-  /**
    * ExtensionRef is an optional, implementation-specific extension to the
    * "filter" behavior.  For example, resource "myroutefilter" in group
    * "networking.example.net"). ExtensionRef MUST NOT be used for core and
@@ -839,7 +829,6 @@ export interface HttpRouteSpecRulesFilters {
 export function toJson_HttpRouteSpecRulesFilters(obj: HttpRouteSpecRulesFilters | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
-    'cors': toJson_HttpRouteSpecRulesFiltersCors(obj.cors),
     'extensionRef': toJson_HttpRouteSpecRulesFiltersExtensionRef(obj.extensionRef),
     'requestHeaderModifier': toJson_HttpRouteSpecRulesFiltersRequestHeaderModifier(obj.requestHeaderModifier),
     'requestMirror': toJson_HttpRouteSpecRulesFiltersRequestMirror(obj.requestMirror),
@@ -1021,16 +1010,6 @@ export function toJson_HttpRouteSpecRulesTimeouts(obj: HttpRouteSpecRulesTimeout
  */
 export interface HttpRouteSpecRulesBackendRefsFilters {
   /**
-   * CORS defines a schema for a filter that responds to the
-   * cross-origin request based on HTTP response header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteSpecRulesBackendRefsFilters#cors
-   */
-  readonly cors?: HttpRouteSpecRulesBackendRefsFiltersCors;
-
-  /**
    * ExtensionRef is an optional, implementation-specific extension to the
    * "filter" behavior.  For example, resource "myroutefilter" in group
    * "networking.example.net"). ExtensionRef MUST NOT be used for core and
@@ -1144,7 +1123,6 @@ export interface HttpRouteSpecRulesBackendRefsFilters {
 export function toJson_HttpRouteSpecRulesBackendRefsFilters(obj: HttpRouteSpecRulesBackendRefsFilters | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
-    'cors': toJson_HttpRouteSpecRulesBackendRefsFiltersCors(obj.cors),
     'extensionRef': toJson_HttpRouteSpecRulesBackendRefsFiltersExtensionRef(obj.extensionRef),
     'requestHeaderModifier': toJson_HttpRouteSpecRulesBackendRefsFiltersRequestHeaderModifier(obj.requestHeaderModifier),
     'requestMirror': toJson_HttpRouteSpecRulesBackendRefsFiltersRequestMirror(obj.requestMirror),
@@ -1152,267 +1130,6 @@ export function toJson_HttpRouteSpecRulesBackendRefsFilters(obj: HttpRouteSpecRu
     'responseHeaderModifier': toJson_HttpRouteSpecRulesBackendRefsFiltersResponseHeaderModifier(obj.responseHeaderModifier),
     'type': obj.type,
     'urlRewrite': toJson_HttpRouteSpecRulesBackendRefsFiltersUrlRewrite(obj.urlRewrite),
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
- * CORS defines a schema for a filter that responds to the
- * cross-origin request based on HTTP response header.
- *
- * Support: Extended
- *
- * @schema HttpRouteSpecRulesFiltersCors
- */
-export interface HttpRouteSpecRulesFiltersCors {
-  /**
-   * AllowCredentials indicates whether the actual cross-origin request allows
-   * to include credentials.
-   *
-   * When set to true, the gateway will include the `Access-Control-Allow-Credentials`
-   * response header with value true (case-sensitive).
-   *
-   * When set to false or omitted the gateway will omit the header
-   * `Access-Control-Allow-Credentials` entirely (this is the standard CORS
-   * behavior).
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteSpecRulesFiltersCors#allowCredentials
-   */
-  readonly allowCredentials?: boolean;
-
-  /**
-   * AllowHeaders indicates which HTTP request headers are supported for
-   * accessing the requested resource.
-   *
-   * Header names are not case-sensitive.
-   *
-   * Multiple header names in the value of the `Access-Control-Allow-Headers`
-   * response header are separated by a comma (",").
-   *
-   * When the `allowHeaders` field is configured with one or more headers, the
-   * gateway must return the `Access-Control-Allow-Headers` response header
-   * which value is present in the `allowHeaders` field.
-   *
-   * If any header name in the `Access-Control-Request-Headers` request header
-   * is not included in the list of header names specified by the response
-   * header `Access-Control-Allow-Headers`, it will present an error on the
-   * client side.
-   *
-   * If any header name in the `Access-Control-Allow-Headers` response header
-   * does not recognize by the client, it will also occur an error on the
-   * client side.
-   *
-   * A wildcard indicates that the requests with all HTTP headers are allowed.
-   *
-   * If the configuration contains the wildcard `*` in `allowHeaders` and
-   * `allowCredentials` is set to `false`, the `Access-Control-Allow-Headers`
-   * response header may either contain the wildcard `*` or echo the value
-   * of the `Access-Control-Request-Headers` request header.
-   *
-   * If the configuration contains the wildcard `*` in `allowHeaders` and
-   * `allowCredentials` is set to `true`, the gateway must not return `*`
-   * in the `Access-Control-Allow-Headers` response header. Instead, it must
-   * return one or more header names matching the value of the
-   * `Access-Control-Request-Headers` request header.
-   * If the `Access-Control-Request-Headers` header is not present in the
-   * request, the gateway must omit the `Access-Control-Allow-Headers`
-   * response header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteSpecRulesFiltersCors#allowHeaders
-   */
-  readonly allowHeaders?: string[];
-
-  /**
-   * AllowMethods indicates which HTTP methods are supported for accessing the
-   * requested resource.
-   *
-   * Valid values are any method defined by RFC9110, along with the special
-   * value `*`, which represents all HTTP methods are allowed.
-   *
-   * Method names are case-sensitive, so these values are also case-sensitive.
-   * (See https://www.rfc-editor.org/rfc/rfc2616#section-5.1.1)
-   *
-   * Multiple method names in the value of the `Access-Control-Allow-Methods`
-   * response header are separated by a comma (",").
-   *
-   * A CORS-safelisted method is a method that is `GET`, `HEAD`, or `POST`.
-   * (See https://fetch.spec.whatwg.org/#cors-safelisted-method) The
-   * CORS-safelisted methods are always allowed, regardless of whether they
-   * are specified in the `allowMethods` field.
-   *
-   * When the `allowMethods` field is configured with one or more methods, the
-   * gateway must return the `Access-Control-Allow-Methods` response header
-   * which value is present in the `allowMethods` field.
-   *
-   * If the HTTP method of the `Access-Control-Request-Method` request header
-   * is not included in the list of methods specified by the response header
-   * `Access-Control-Allow-Methods`, it will present an error on the client
-   * side.
-   *
-   * If the configuration contains the wildcard `*` in `allowMethods` and
-   * `allowCredentials` is set to `false`, the `Access-Control-Allow-Methods`
-   * response header may either contain the wildcard `*` or echo the value
-   * of the `Access-Control-Request-Method` request header.
-   *
-   * If the configuration contains the wildcard `*` in `allowMethods` and
-   * `allowCredentials` is set to `true`, the gateway must not return `*`
-   * in the `Access-Control-Allow-Methods` response header. Instead, it must
-   * return a single HTTP method matching the value of the
-   * `Access-Control-Request-Method` request header.
-   * If the `Access-Control-Request-Method` header is not present in the request,
-   * the gateway must omit the `Access-Control-Allow-Methods` response header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteSpecRulesFiltersCors#allowMethods
-   */
-  readonly allowMethods?: HttpRouteSpecRulesFiltersCorsAllowMethods[];
-
-  /**
-   * AllowOrigins indicates whether the response can be shared with requested
-   * resource from the given `Origin`.
-   *
-   * The `Origin` consists of a scheme and a host, with an optional port, and
-   * takes the form `<scheme>://<host>(:<port>)`.
-   *
-   * Valid values for scheme are: `http` and `https`.
-   *
-   * Valid values for port are any integer between 1 and 65535 (the list of
-   * available TCP/UDP ports). Note that, if not included, port `80` is
-   * assumed for `http` scheme origins, and port `443` is assumed for `https`
-   * origins. This may affect origin matching.
-   *
-   * The host part of the origin may contain the wildcard character `*`. These
-   * wildcard characters behave as follows:
-   *
-   * * `*` is a greedy match to the _left_, including any number of
-   * DNS labels to the left of its position. This also means that
-   * `*` will include any number of period `.` characters to the
-   * left of its position.
-   * * A wildcard by itself matches all hosts.
-   *
-   * An origin value that includes _only_ the `*` character indicates requests
-   * from all `Origin`s are allowed.
-   *
-   * When the `allowOrigins` field is configured with multiple origins, it
-   * means the server supports clients from multiple origins. If the request
-   * `Origin` matches the configured allowed origins, the gateway must return
-   * the given `Origin` and sets value of the header
-   * `Access-Control-Allow-Origin` same as the `Origin` header provided by the
-   * client.
-   *
-   * The status code of a successful response to a "preflight" request is
-   * always an OK status (i.e., 204 or 200).
-   *
-   * If the request `Origin` does not match the configured allowed origins,
-   * the gateway returns 204/200 response but doesn't set the relevant
-   * cross-origin response headers. Alternatively, the gateway responds with
-   * 403 status to the "preflight" request is denied, coupled with omitting
-   * the CORS headers. The cross-origin request fails on the client side.
-   * Therefore, the client doesn't attempt the actual cross-origin request.
-   *
-   * Conversely, if the request `Origin` matches one of the configured
-   * allowed origins, the gateway sets the response header
-   * `Access-Control-Allow-Origin` to the same value as the `Origin`
-   * header provided by the client.
-   *
-   * If the configuration contains the wildcard `*` in `allowOrigins` and
-   * `allowCredentials` is set to `false`, the `Access-Control-Allow-Origin`
-   * response header may either contain the wildcard `*` or echo the value
-   * of the `Origin` request header.
-   *
-   * If the configuration contains the wildcard `*` in `allowOrigins` and
-   * `allowCredentials` is set to `true`, the gateway must not return `*`
-   * in the `Access-Control-Allow-Origin` response header. Instead, it must
-   * return a single origin matching the value of the `Origin` request header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteSpecRulesFiltersCors#allowOrigins
-   */
-  readonly allowOrigins?: string[];
-
-  /**
-   * ExposeHeaders indicates which HTTP response headers can be exposed
-   * to client-side scripts in response to a cross-origin request.
-   *
-   * A CORS-safelisted response header is an HTTP header in a CORS response
-   * that it is considered safe to expose to the client scripts.
-   * The CORS-safelisted response headers include the following headers:
-   * `Cache-Control`
-   * `Content-Language`
-   * `Content-Length`
-   * `Content-Type`
-   * `Expires`
-   * `Last-Modified`
-   * `Pragma`
-   * (See https://fetch.spec.whatwg.org/#cors-safelisted-response-header-name)
-   * The CORS-safelisted response headers are exposed to client by default.
-   *
-   * When an HTTP header name is specified using the `exposeHeaders` field,
-   * this additional header will be exposed as part of the response to the
-   * client.
-   *
-   * Header names are not case-sensitive.
-   *
-   * Multiple header names in the value of the `Access-Control-Expose-Headers`
-   * response header are separated by a comma (",").
-   *
-   * A wildcard indicates that the responses with all HTTP headers are exposed
-   * to clients.
-   *
-   * If the configuration contains the wildcard `*` in `exposeHeaders` and
-   * `allowCredentials` is set to `false`, the `Access-Control-Expose-Headers`
-   * response header can contain the wildcard `*`.
-   *
-   * If the configuration contains the wildcard `*` in `exposeHeaders` and
-   * `allowCredentials` is set to `true`, the gateway cannot use the `*`
-   * in the `Access-Control-Expose-Headers` response header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteSpecRulesFiltersCors#exposeHeaders
-   */
-  readonly exposeHeaders?: string[];
-
-  /**
-   * MaxAge indicates the duration (in seconds) for the client to cache the
-   * results of a "preflight" request.
-   *
-   * The information provided by the `Access-Control-Allow-Methods` and
-   * `Access-Control-Allow-Headers` response headers can be cached by the
-   * client until the time specified by `Access-Control-Max-Age` elapses.
-   *
-   * The default value of `Access-Control-Max-Age` response header is 5
-   * (seconds).
-   *
-   * When the `MaxAge` field is unspecified, the gateway sets the response
-   * header "Access-Control-Max-Age: 5" by default.
-   *
-   * @schema HttpRouteSpecRulesFiltersCors#maxAge
-   */
-  readonly maxAge?: number;
-}
-
-/**
- * Converts an object of type 'HttpRouteSpecRulesFiltersCors' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_HttpRouteSpecRulesFiltersCors(obj: HttpRouteSpecRulesFiltersCors | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'allowCredentials': obj.allowCredentials,
-    'allowHeaders': obj.allowHeaders?.map(y => y),
-    'allowMethods': obj.allowMethods?.map(y => y),
-    'allowOrigins': obj.allowOrigins?.map(y => y),
-    'exposeHeaders': obj.exposeHeaders?.map(y => y),
-    'maxAge': obj.maxAge,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -1601,10 +1318,6 @@ export interface HttpRouteSpecRulesFiltersRequestMirror {
    * Support: Extended for Kubernetes Service
    *
    * Support: Implementation-specific for any other resource
-   *
-   * If the backend service requires TLS, use BackendTLSPolicy to tell the
-   * implementation to supply the TLS details to be used to connect to that
-   * backend.
    *
    * @schema HttpRouteSpecRulesFiltersRequestMirror#backendRef
    */
@@ -1905,8 +1618,6 @@ export enum HttpRouteSpecRulesFiltersType {
   URL_REWRITE = "URLRewrite",
   /** ExtensionRef */
   EXTENSION_REF = "ExtensionRef",
-  /** CORS */
-  CORS = "CORS",
 }
 
 /**
@@ -2161,267 +1872,6 @@ export function toJson_HttpRouteSpecRulesMatchesQueryParams(obj: HttpRouteSpecRu
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * CORS defines a schema for a filter that responds to the
- * cross-origin request based on HTTP response header.
- *
- * Support: Extended
- *
- * @schema HttpRouteSpecRulesBackendRefsFiltersCors
- */
-export interface HttpRouteSpecRulesBackendRefsFiltersCors {
-  /**
-   * AllowCredentials indicates whether the actual cross-origin request allows
-   * to include credentials.
-   *
-   * When set to true, the gateway will include the `Access-Control-Allow-Credentials`
-   * response header with value true (case-sensitive).
-   *
-   * When set to false or omitted the gateway will omit the header
-   * `Access-Control-Allow-Credentials` entirely (this is the standard CORS
-   * behavior).
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteSpecRulesBackendRefsFiltersCors#allowCredentials
-   */
-  readonly allowCredentials?: boolean;
-
-  /**
-   * AllowHeaders indicates which HTTP request headers are supported for
-   * accessing the requested resource.
-   *
-   * Header names are not case-sensitive.
-   *
-   * Multiple header names in the value of the `Access-Control-Allow-Headers`
-   * response header are separated by a comma (",").
-   *
-   * When the `allowHeaders` field is configured with one or more headers, the
-   * gateway must return the `Access-Control-Allow-Headers` response header
-   * which value is present in the `allowHeaders` field.
-   *
-   * If any header name in the `Access-Control-Request-Headers` request header
-   * is not included in the list of header names specified by the response
-   * header `Access-Control-Allow-Headers`, it will present an error on the
-   * client side.
-   *
-   * If any header name in the `Access-Control-Allow-Headers` response header
-   * does not recognize by the client, it will also occur an error on the
-   * client side.
-   *
-   * A wildcard indicates that the requests with all HTTP headers are allowed.
-   *
-   * If the configuration contains the wildcard `*` in `allowHeaders` and
-   * `allowCredentials` is set to `false`, the `Access-Control-Allow-Headers`
-   * response header may either contain the wildcard `*` or echo the value
-   * of the `Access-Control-Request-Headers` request header.
-   *
-   * If the configuration contains the wildcard `*` in `allowHeaders` and
-   * `allowCredentials` is set to `true`, the gateway must not return `*`
-   * in the `Access-Control-Allow-Headers` response header. Instead, it must
-   * return one or more header names matching the value of the
-   * `Access-Control-Request-Headers` request header.
-   * If the `Access-Control-Request-Headers` header is not present in the
-   * request, the gateway must omit the `Access-Control-Allow-Headers`
-   * response header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteSpecRulesBackendRefsFiltersCors#allowHeaders
-   */
-  readonly allowHeaders?: string[];
-
-  /**
-   * AllowMethods indicates which HTTP methods are supported for accessing the
-   * requested resource.
-   *
-   * Valid values are any method defined by RFC9110, along with the special
-   * value `*`, which represents all HTTP methods are allowed.
-   *
-   * Method names are case-sensitive, so these values are also case-sensitive.
-   * (See https://www.rfc-editor.org/rfc/rfc2616#section-5.1.1)
-   *
-   * Multiple method names in the value of the `Access-Control-Allow-Methods`
-   * response header are separated by a comma (",").
-   *
-   * A CORS-safelisted method is a method that is `GET`, `HEAD`, or `POST`.
-   * (See https://fetch.spec.whatwg.org/#cors-safelisted-method) The
-   * CORS-safelisted methods are always allowed, regardless of whether they
-   * are specified in the `allowMethods` field.
-   *
-   * When the `allowMethods` field is configured with one or more methods, the
-   * gateway must return the `Access-Control-Allow-Methods` response header
-   * which value is present in the `allowMethods` field.
-   *
-   * If the HTTP method of the `Access-Control-Request-Method` request header
-   * is not included in the list of methods specified by the response header
-   * `Access-Control-Allow-Methods`, it will present an error on the client
-   * side.
-   *
-   * If the configuration contains the wildcard `*` in `allowMethods` and
-   * `allowCredentials` is set to `false`, the `Access-Control-Allow-Methods`
-   * response header may either contain the wildcard `*` or echo the value
-   * of the `Access-Control-Request-Method` request header.
-   *
-   * If the configuration contains the wildcard `*` in `allowMethods` and
-   * `allowCredentials` is set to `true`, the gateway must not return `*`
-   * in the `Access-Control-Allow-Methods` response header. Instead, it must
-   * return a single HTTP method matching the value of the
-   * `Access-Control-Request-Method` request header.
-   * If the `Access-Control-Request-Method` header is not present in the request,
-   * the gateway must omit the `Access-Control-Allow-Methods` response header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteSpecRulesBackendRefsFiltersCors#allowMethods
-   */
-  readonly allowMethods?: HttpRouteSpecRulesBackendRefsFiltersCorsAllowMethods[];
-
-  /**
-   * AllowOrigins indicates whether the response can be shared with requested
-   * resource from the given `Origin`.
-   *
-   * The `Origin` consists of a scheme and a host, with an optional port, and
-   * takes the form `<scheme>://<host>(:<port>)`.
-   *
-   * Valid values for scheme are: `http` and `https`.
-   *
-   * Valid values for port are any integer between 1 and 65535 (the list of
-   * available TCP/UDP ports). Note that, if not included, port `80` is
-   * assumed for `http` scheme origins, and port `443` is assumed for `https`
-   * origins. This may affect origin matching.
-   *
-   * The host part of the origin may contain the wildcard character `*`. These
-   * wildcard characters behave as follows:
-   *
-   * * `*` is a greedy match to the _left_, including any number of
-   * DNS labels to the left of its position. This also means that
-   * `*` will include any number of period `.` characters to the
-   * left of its position.
-   * * A wildcard by itself matches all hosts.
-   *
-   * An origin value that includes _only_ the `*` character indicates requests
-   * from all `Origin`s are allowed.
-   *
-   * When the `allowOrigins` field is configured with multiple origins, it
-   * means the server supports clients from multiple origins. If the request
-   * `Origin` matches the configured allowed origins, the gateway must return
-   * the given `Origin` and sets value of the header
-   * `Access-Control-Allow-Origin` same as the `Origin` header provided by the
-   * client.
-   *
-   * The status code of a successful response to a "preflight" request is
-   * always an OK status (i.e., 204 or 200).
-   *
-   * If the request `Origin` does not match the configured allowed origins,
-   * the gateway returns 204/200 response but doesn't set the relevant
-   * cross-origin response headers. Alternatively, the gateway responds with
-   * 403 status to the "preflight" request is denied, coupled with omitting
-   * the CORS headers. The cross-origin request fails on the client side.
-   * Therefore, the client doesn't attempt the actual cross-origin request.
-   *
-   * Conversely, if the request `Origin` matches one of the configured
-   * allowed origins, the gateway sets the response header
-   * `Access-Control-Allow-Origin` to the same value as the `Origin`
-   * header provided by the client.
-   *
-   * If the configuration contains the wildcard `*` in `allowOrigins` and
-   * `allowCredentials` is set to `false`, the `Access-Control-Allow-Origin`
-   * response header may either contain the wildcard `*` or echo the value
-   * of the `Origin` request header.
-   *
-   * If the configuration contains the wildcard `*` in `allowOrigins` and
-   * `allowCredentials` is set to `true`, the gateway must not return `*`
-   * in the `Access-Control-Allow-Origin` response header. Instead, it must
-   * return a single origin matching the value of the `Origin` request header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteSpecRulesBackendRefsFiltersCors#allowOrigins
-   */
-  readonly allowOrigins?: string[];
-
-  /**
-   * ExposeHeaders indicates which HTTP response headers can be exposed
-   * to client-side scripts in response to a cross-origin request.
-   *
-   * A CORS-safelisted response header is an HTTP header in a CORS response
-   * that it is considered safe to expose to the client scripts.
-   * The CORS-safelisted response headers include the following headers:
-   * `Cache-Control`
-   * `Content-Language`
-   * `Content-Length`
-   * `Content-Type`
-   * `Expires`
-   * `Last-Modified`
-   * `Pragma`
-   * (See https://fetch.spec.whatwg.org/#cors-safelisted-response-header-name)
-   * The CORS-safelisted response headers are exposed to client by default.
-   *
-   * When an HTTP header name is specified using the `exposeHeaders` field,
-   * this additional header will be exposed as part of the response to the
-   * client.
-   *
-   * Header names are not case-sensitive.
-   *
-   * Multiple header names in the value of the `Access-Control-Expose-Headers`
-   * response header are separated by a comma (",").
-   *
-   * A wildcard indicates that the responses with all HTTP headers are exposed
-   * to clients.
-   *
-   * If the configuration contains the wildcard `*` in `exposeHeaders` and
-   * `allowCredentials` is set to `false`, the `Access-Control-Expose-Headers`
-   * response header can contain the wildcard `*`.
-   *
-   * If the configuration contains the wildcard `*` in `exposeHeaders` and
-   * `allowCredentials` is set to `true`, the gateway cannot use the `*`
-   * in the `Access-Control-Expose-Headers` response header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteSpecRulesBackendRefsFiltersCors#exposeHeaders
-   */
-  readonly exposeHeaders?: string[];
-
-  /**
-   * MaxAge indicates the duration (in seconds) for the client to cache the
-   * results of a "preflight" request.
-   *
-   * The information provided by the `Access-Control-Allow-Methods` and
-   * `Access-Control-Allow-Headers` response headers can be cached by the
-   * client until the time specified by `Access-Control-Max-Age` elapses.
-   *
-   * The default value of `Access-Control-Max-Age` response header is 5
-   * (seconds).
-   *
-   * When the `MaxAge` field is unspecified, the gateway sets the response
-   * header "Access-Control-Max-Age: 5" by default.
-   *
-   * @schema HttpRouteSpecRulesBackendRefsFiltersCors#maxAge
-   */
-  readonly maxAge?: number;
-}
-
-/**
- * Converts an object of type 'HttpRouteSpecRulesBackendRefsFiltersCors' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_HttpRouteSpecRulesBackendRefsFiltersCors(obj: HttpRouteSpecRulesBackendRefsFiltersCors | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'allowCredentials': obj.allowCredentials,
-    'allowHeaders': obj.allowHeaders?.map(y => y),
-    'allowMethods': obj.allowMethods?.map(y => y),
-    'allowOrigins': obj.allowOrigins?.map(y => y),
-    'exposeHeaders': obj.exposeHeaders?.map(y => y),
-    'maxAge': obj.maxAge,
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
  * ExtensionRef is an optional, implementation-specific extension to the
  * "filter" behavior.  For example, resource "myroutefilter" in group
  * "networking.example.net"). ExtensionRef MUST NOT be used for core and
@@ -2603,10 +2053,6 @@ export interface HttpRouteSpecRulesBackendRefsFiltersRequestMirror {
    * Support: Extended for Kubernetes Service
    *
    * Support: Implementation-specific for any other resource
-   *
-   * If the backend service requires TLS, use BackendTLSPolicy to tell the
-   * implementation to supply the TLS details to be used to connect to that
-   * backend.
    *
    * @schema HttpRouteSpecRulesBackendRefsFiltersRequestMirror#backendRef
    */
@@ -2907,8 +2353,6 @@ export enum HttpRouteSpecRulesBackendRefsFiltersType {
   URL_REWRITE = "URLRewrite",
   /** ExtensionRef */
   EXTENSION_REF = "ExtensionRef",
-  /** CORS */
-  CORS = "CORS",
 }
 
 /**
@@ -2953,32 +2397,6 @@ export function toJson_HttpRouteSpecRulesBackendRefsFiltersUrlRewrite(obj: HttpR
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
 }
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
- * @schema HttpRouteSpecRulesFiltersCorsAllowMethods
- */
-export enum HttpRouteSpecRulesFiltersCorsAllowMethods {
-  /** GET */
-  GET = "GET",
-  /** HEAD */
-  HEAD = "HEAD",
-  /** POST */
-  POST = "POST",
-  /** PUT */
-  PUT = "PUT",
-  /** DELETE */
-  DELETE = "DELETE",
-  /** CONNECT */
-  CONNECT = "CONNECT",
-  /** OPTIONS */
-  OPTIONS = "OPTIONS",
-  /** TRACE */
-  TRACE = "TRACE",
-  /** PATCH */
-  PATCH = "PATCH",
-  /** * */
-  VALUE_ASTERISK = "*",
-}
 
 /**
  * HTTPHeader represents an HTTP Header name and value as defined by RFC 7230.
@@ -3090,10 +2508,6 @@ export function toJson_HttpRouteSpecRulesFiltersRequestHeaderModifierSet(obj: Ht
  * Support: Extended for Kubernetes Service
  *
  * Support: Implementation-specific for any other resource
- *
- * If the backend service requires TLS, use BackendTLSPolicy to tell the
- * implementation to supply the TLS details to be used to connect to that
- * backend.
  *
  * @schema HttpRouteSpecRulesFiltersRequestMirrorBackendRef
  */
@@ -3331,12 +2745,6 @@ export enum HttpRouteSpecRulesFiltersRequestRedirectStatusCode {
   VALUE_301 = 301,
   /** 302 */
   VALUE_302 = 302,
-  /** 303 */
-  VALUE_303 = 303,
-  /** 307 */
-  VALUE_307 = 307,
-  /** 308 */
-  VALUE_308 = 308,
 }
 
 /**
@@ -3556,32 +2964,6 @@ export enum HttpRouteSpecRulesMatchesQueryParamsType {
 }
 
 /**
- * @schema HttpRouteSpecRulesBackendRefsFiltersCorsAllowMethods
- */
-export enum HttpRouteSpecRulesBackendRefsFiltersCorsAllowMethods {
-  /** GET */
-  GET = "GET",
-  /** HEAD */
-  HEAD = "HEAD",
-  /** POST */
-  POST = "POST",
-  /** PUT */
-  PUT = "PUT",
-  /** DELETE */
-  DELETE = "DELETE",
-  /** CONNECT */
-  CONNECT = "CONNECT",
-  /** OPTIONS */
-  OPTIONS = "OPTIONS",
-  /** TRACE */
-  TRACE = "TRACE",
-  /** PATCH */
-  PATCH = "PATCH",
-  /** * */
-  VALUE_ASTERISK = "*",
-}
-
-/**
  * HTTPHeader represents an HTTP Header name and value as defined by RFC 7230.
  *
  * @schema HttpRouteSpecRulesBackendRefsFiltersRequestHeaderModifierAdd
@@ -3691,10 +3073,6 @@ export function toJson_HttpRouteSpecRulesBackendRefsFiltersRequestHeaderModifier
  * Support: Extended for Kubernetes Service
  *
  * Support: Implementation-specific for any other resource
- *
- * If the backend service requires TLS, use BackendTLSPolicy to tell the
- * implementation to supply the TLS details to be used to connect to that
- * backend.
  *
  * @schema HttpRouteSpecRulesBackendRefsFiltersRequestMirrorBackendRef
  */
@@ -3932,12 +3310,6 @@ export enum HttpRouteSpecRulesBackendRefsFiltersRequestRedirectStatusCode {
   VALUE_301 = 301,
   /** 302 */
   VALUE_302 = 302,
-  /** 303 */
-  VALUE_303 = 303,
-  /** 307 */
-  VALUE_307 = 307,
-  /** 308 */
-  VALUE_308 = 308,
 }
 
 /**
@@ -4890,16 +4262,6 @@ export function toJson_HttpRouteV1Beta1SpecRulesBackendRefs(obj: HttpRouteV1Beta
  */
 export interface HttpRouteV1Beta1SpecRulesFilters {
   /**
-   * CORS defines a schema for a filter that responds to the
-   * cross-origin request based on HTTP response header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteV1Beta1SpecRulesFilters#cors
-   */
-  readonly cors?: HttpRouteV1Beta1SpecRulesFiltersCors;
-
-  /**
    * ExtensionRef is an optional, implementation-specific extension to the
    * "filter" behavior.  For example, resource "myroutefilter" in group
    * "networking.example.net"). ExtensionRef MUST NOT be used for core and
@@ -5013,7 +4375,6 @@ export interface HttpRouteV1Beta1SpecRulesFilters {
 export function toJson_HttpRouteV1Beta1SpecRulesFilters(obj: HttpRouteV1Beta1SpecRulesFilters | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
-    'cors': toJson_HttpRouteV1Beta1SpecRulesFiltersCors(obj.cors),
     'extensionRef': toJson_HttpRouteV1Beta1SpecRulesFiltersExtensionRef(obj.extensionRef),
     'requestHeaderModifier': toJson_HttpRouteV1Beta1SpecRulesFiltersRequestHeaderModifier(obj.requestHeaderModifier),
     'requestMirror': toJson_HttpRouteV1Beta1SpecRulesFiltersRequestMirror(obj.requestMirror),
@@ -5195,16 +4556,6 @@ export function toJson_HttpRouteV1Beta1SpecRulesTimeouts(obj: HttpRouteV1Beta1Sp
  */
 export interface HttpRouteV1Beta1SpecRulesBackendRefsFilters {
   /**
-   * CORS defines a schema for a filter that responds to the
-   * cross-origin request based on HTTP response header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteV1Beta1SpecRulesBackendRefsFilters#cors
-   */
-  readonly cors?: HttpRouteV1Beta1SpecRulesBackendRefsFiltersCors;
-
-  /**
    * ExtensionRef is an optional, implementation-specific extension to the
    * "filter" behavior.  For example, resource "myroutefilter" in group
    * "networking.example.net"). ExtensionRef MUST NOT be used for core and
@@ -5318,7 +4669,6 @@ export interface HttpRouteV1Beta1SpecRulesBackendRefsFilters {
 export function toJson_HttpRouteV1Beta1SpecRulesBackendRefsFilters(obj: HttpRouteV1Beta1SpecRulesBackendRefsFilters | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
-    'cors': toJson_HttpRouteV1Beta1SpecRulesBackendRefsFiltersCors(obj.cors),
     'extensionRef': toJson_HttpRouteV1Beta1SpecRulesBackendRefsFiltersExtensionRef(obj.extensionRef),
     'requestHeaderModifier': toJson_HttpRouteV1Beta1SpecRulesBackendRefsFiltersRequestHeaderModifier(obj.requestHeaderModifier),
     'requestMirror': toJson_HttpRouteV1Beta1SpecRulesBackendRefsFiltersRequestMirror(obj.requestMirror),
@@ -5326,267 +4676,6 @@ export function toJson_HttpRouteV1Beta1SpecRulesBackendRefsFilters(obj: HttpRout
     'responseHeaderModifier': toJson_HttpRouteV1Beta1SpecRulesBackendRefsFiltersResponseHeaderModifier(obj.responseHeaderModifier),
     'type': obj.type,
     'urlRewrite': toJson_HttpRouteV1Beta1SpecRulesBackendRefsFiltersUrlRewrite(obj.urlRewrite),
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
- * CORS defines a schema for a filter that responds to the
- * cross-origin request based on HTTP response header.
- *
- * Support: Extended
- *
- * @schema HttpRouteV1Beta1SpecRulesFiltersCors
- */
-export interface HttpRouteV1Beta1SpecRulesFiltersCors {
-  /**
-   * AllowCredentials indicates whether the actual cross-origin request allows
-   * to include credentials.
-   *
-   * When set to true, the gateway will include the `Access-Control-Allow-Credentials`
-   * response header with value true (case-sensitive).
-   *
-   * When set to false or omitted the gateway will omit the header
-   * `Access-Control-Allow-Credentials` entirely (this is the standard CORS
-   * behavior).
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteV1Beta1SpecRulesFiltersCors#allowCredentials
-   */
-  readonly allowCredentials?: boolean;
-
-  /**
-   * AllowHeaders indicates which HTTP request headers are supported for
-   * accessing the requested resource.
-   *
-   * Header names are not case-sensitive.
-   *
-   * Multiple header names in the value of the `Access-Control-Allow-Headers`
-   * response header are separated by a comma (",").
-   *
-   * When the `allowHeaders` field is configured with one or more headers, the
-   * gateway must return the `Access-Control-Allow-Headers` response header
-   * which value is present in the `allowHeaders` field.
-   *
-   * If any header name in the `Access-Control-Request-Headers` request header
-   * is not included in the list of header names specified by the response
-   * header `Access-Control-Allow-Headers`, it will present an error on the
-   * client side.
-   *
-   * If any header name in the `Access-Control-Allow-Headers` response header
-   * does not recognize by the client, it will also occur an error on the
-   * client side.
-   *
-   * A wildcard indicates that the requests with all HTTP headers are allowed.
-   *
-   * If the configuration contains the wildcard `*` in `allowHeaders` and
-   * `allowCredentials` is set to `false`, the `Access-Control-Allow-Headers`
-   * response header may either contain the wildcard `*` or echo the value
-   * of the `Access-Control-Request-Headers` request header.
-   *
-   * If the configuration contains the wildcard `*` in `allowHeaders` and
-   * `allowCredentials` is set to `true`, the gateway must not return `*`
-   * in the `Access-Control-Allow-Headers` response header. Instead, it must
-   * return one or more header names matching the value of the
-   * `Access-Control-Request-Headers` request header.
-   * If the `Access-Control-Request-Headers` header is not present in the
-   * request, the gateway must omit the `Access-Control-Allow-Headers`
-   * response header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteV1Beta1SpecRulesFiltersCors#allowHeaders
-   */
-  readonly allowHeaders?: string[];
-
-  /**
-   * AllowMethods indicates which HTTP methods are supported for accessing the
-   * requested resource.
-   *
-   * Valid values are any method defined by RFC9110, along with the special
-   * value `*`, which represents all HTTP methods are allowed.
-   *
-   * Method names are case-sensitive, so these values are also case-sensitive.
-   * (See https://www.rfc-editor.org/rfc/rfc2616#section-5.1.1)
-   *
-   * Multiple method names in the value of the `Access-Control-Allow-Methods`
-   * response header are separated by a comma (",").
-   *
-   * A CORS-safelisted method is a method that is `GET`, `HEAD`, or `POST`.
-   * (See https://fetch.spec.whatwg.org/#cors-safelisted-method) The
-   * CORS-safelisted methods are always allowed, regardless of whether they
-   * are specified in the `allowMethods` field.
-   *
-   * When the `allowMethods` field is configured with one or more methods, the
-   * gateway must return the `Access-Control-Allow-Methods` response header
-   * which value is present in the `allowMethods` field.
-   *
-   * If the HTTP method of the `Access-Control-Request-Method` request header
-   * is not included in the list of methods specified by the response header
-   * `Access-Control-Allow-Methods`, it will present an error on the client
-   * side.
-   *
-   * If the configuration contains the wildcard `*` in `allowMethods` and
-   * `allowCredentials` is set to `false`, the `Access-Control-Allow-Methods`
-   * response header may either contain the wildcard `*` or echo the value
-   * of the `Access-Control-Request-Method` request header.
-   *
-   * If the configuration contains the wildcard `*` in `allowMethods` and
-   * `allowCredentials` is set to `true`, the gateway must not return `*`
-   * in the `Access-Control-Allow-Methods` response header. Instead, it must
-   * return a single HTTP method matching the value of the
-   * `Access-Control-Request-Method` request header.
-   * If the `Access-Control-Request-Method` header is not present in the request,
-   * the gateway must omit the `Access-Control-Allow-Methods` response header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteV1Beta1SpecRulesFiltersCors#allowMethods
-   */
-  readonly allowMethods?: HttpRouteV1Beta1SpecRulesFiltersCorsAllowMethods[];
-
-  /**
-   * AllowOrigins indicates whether the response can be shared with requested
-   * resource from the given `Origin`.
-   *
-   * The `Origin` consists of a scheme and a host, with an optional port, and
-   * takes the form `<scheme>://<host>(:<port>)`.
-   *
-   * Valid values for scheme are: `http` and `https`.
-   *
-   * Valid values for port are any integer between 1 and 65535 (the list of
-   * available TCP/UDP ports). Note that, if not included, port `80` is
-   * assumed for `http` scheme origins, and port `443` is assumed for `https`
-   * origins. This may affect origin matching.
-   *
-   * The host part of the origin may contain the wildcard character `*`. These
-   * wildcard characters behave as follows:
-   *
-   * * `*` is a greedy match to the _left_, including any number of
-   * DNS labels to the left of its position. This also means that
-   * `*` will include any number of period `.` characters to the
-   * left of its position.
-   * * A wildcard by itself matches all hosts.
-   *
-   * An origin value that includes _only_ the `*` character indicates requests
-   * from all `Origin`s are allowed.
-   *
-   * When the `allowOrigins` field is configured with multiple origins, it
-   * means the server supports clients from multiple origins. If the request
-   * `Origin` matches the configured allowed origins, the gateway must return
-   * the given `Origin` and sets value of the header
-   * `Access-Control-Allow-Origin` same as the `Origin` header provided by the
-   * client.
-   *
-   * The status code of a successful response to a "preflight" request is
-   * always an OK status (i.e., 204 or 200).
-   *
-   * If the request `Origin` does not match the configured allowed origins,
-   * the gateway returns 204/200 response but doesn't set the relevant
-   * cross-origin response headers. Alternatively, the gateway responds with
-   * 403 status to the "preflight" request is denied, coupled with omitting
-   * the CORS headers. The cross-origin request fails on the client side.
-   * Therefore, the client doesn't attempt the actual cross-origin request.
-   *
-   * Conversely, if the request `Origin` matches one of the configured
-   * allowed origins, the gateway sets the response header
-   * `Access-Control-Allow-Origin` to the same value as the `Origin`
-   * header provided by the client.
-   *
-   * If the configuration contains the wildcard `*` in `allowOrigins` and
-   * `allowCredentials` is set to `false`, the `Access-Control-Allow-Origin`
-   * response header may either contain the wildcard `*` or echo the value
-   * of the `Origin` request header.
-   *
-   * If the configuration contains the wildcard `*` in `allowOrigins` and
-   * `allowCredentials` is set to `true`, the gateway must not return `*`
-   * in the `Access-Control-Allow-Origin` response header. Instead, it must
-   * return a single origin matching the value of the `Origin` request header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteV1Beta1SpecRulesFiltersCors#allowOrigins
-   */
-  readonly allowOrigins?: string[];
-
-  /**
-   * ExposeHeaders indicates which HTTP response headers can be exposed
-   * to client-side scripts in response to a cross-origin request.
-   *
-   * A CORS-safelisted response header is an HTTP header in a CORS response
-   * that it is considered safe to expose to the client scripts.
-   * The CORS-safelisted response headers include the following headers:
-   * `Cache-Control`
-   * `Content-Language`
-   * `Content-Length`
-   * `Content-Type`
-   * `Expires`
-   * `Last-Modified`
-   * `Pragma`
-   * (See https://fetch.spec.whatwg.org/#cors-safelisted-response-header-name)
-   * The CORS-safelisted response headers are exposed to client by default.
-   *
-   * When an HTTP header name is specified using the `exposeHeaders` field,
-   * this additional header will be exposed as part of the response to the
-   * client.
-   *
-   * Header names are not case-sensitive.
-   *
-   * Multiple header names in the value of the `Access-Control-Expose-Headers`
-   * response header are separated by a comma (",").
-   *
-   * A wildcard indicates that the responses with all HTTP headers are exposed
-   * to clients.
-   *
-   * If the configuration contains the wildcard `*` in `exposeHeaders` and
-   * `allowCredentials` is set to `false`, the `Access-Control-Expose-Headers`
-   * response header can contain the wildcard `*`.
-   *
-   * If the configuration contains the wildcard `*` in `exposeHeaders` and
-   * `allowCredentials` is set to `true`, the gateway cannot use the `*`
-   * in the `Access-Control-Expose-Headers` response header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteV1Beta1SpecRulesFiltersCors#exposeHeaders
-   */
-  readonly exposeHeaders?: string[];
-
-  /**
-   * MaxAge indicates the duration (in seconds) for the client to cache the
-   * results of a "preflight" request.
-   *
-   * The information provided by the `Access-Control-Allow-Methods` and
-   * `Access-Control-Allow-Headers` response headers can be cached by the
-   * client until the time specified by `Access-Control-Max-Age` elapses.
-   *
-   * The default value of `Access-Control-Max-Age` response header is 5
-   * (seconds).
-   *
-   * When the `MaxAge` field is unspecified, the gateway sets the response
-   * header "Access-Control-Max-Age: 5" by default.
-   *
-   * @schema HttpRouteV1Beta1SpecRulesFiltersCors#maxAge
-   */
-  readonly maxAge?: number;
-}
-
-/**
- * Converts an object of type 'HttpRouteV1Beta1SpecRulesFiltersCors' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_HttpRouteV1Beta1SpecRulesFiltersCors(obj: HttpRouteV1Beta1SpecRulesFiltersCors | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'allowCredentials': obj.allowCredentials,
-    'allowHeaders': obj.allowHeaders?.map(y => y),
-    'allowMethods': obj.allowMethods?.map(y => y),
-    'allowOrigins': obj.allowOrigins?.map(y => y),
-    'exposeHeaders': obj.exposeHeaders?.map(y => y),
-    'maxAge': obj.maxAge,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -5775,10 +4864,6 @@ export interface HttpRouteV1Beta1SpecRulesFiltersRequestMirror {
    * Support: Extended for Kubernetes Service
    *
    * Support: Implementation-specific for any other resource
-   *
-   * If the backend service requires TLS, use BackendTLSPolicy to tell the
-   * implementation to supply the TLS details to be used to connect to that
-   * backend.
    *
    * @schema HttpRouteV1Beta1SpecRulesFiltersRequestMirror#backendRef
    */
@@ -6079,8 +5164,6 @@ export enum HttpRouteV1Beta1SpecRulesFiltersType {
   URL_REWRITE = "URLRewrite",
   /** ExtensionRef */
   EXTENSION_REF = "ExtensionRef",
-  /** CORS */
-  CORS = "CORS",
 }
 
 /**
@@ -6335,267 +5418,6 @@ export function toJson_HttpRouteV1Beta1SpecRulesMatchesQueryParams(obj: HttpRout
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * CORS defines a schema for a filter that responds to the
- * cross-origin request based on HTTP response header.
- *
- * Support: Extended
- *
- * @schema HttpRouteV1Beta1SpecRulesBackendRefsFiltersCors
- */
-export interface HttpRouteV1Beta1SpecRulesBackendRefsFiltersCors {
-  /**
-   * AllowCredentials indicates whether the actual cross-origin request allows
-   * to include credentials.
-   *
-   * When set to true, the gateway will include the `Access-Control-Allow-Credentials`
-   * response header with value true (case-sensitive).
-   *
-   * When set to false or omitted the gateway will omit the header
-   * `Access-Control-Allow-Credentials` entirely (this is the standard CORS
-   * behavior).
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteV1Beta1SpecRulesBackendRefsFiltersCors#allowCredentials
-   */
-  readonly allowCredentials?: boolean;
-
-  /**
-   * AllowHeaders indicates which HTTP request headers are supported for
-   * accessing the requested resource.
-   *
-   * Header names are not case-sensitive.
-   *
-   * Multiple header names in the value of the `Access-Control-Allow-Headers`
-   * response header are separated by a comma (",").
-   *
-   * When the `allowHeaders` field is configured with one or more headers, the
-   * gateway must return the `Access-Control-Allow-Headers` response header
-   * which value is present in the `allowHeaders` field.
-   *
-   * If any header name in the `Access-Control-Request-Headers` request header
-   * is not included in the list of header names specified by the response
-   * header `Access-Control-Allow-Headers`, it will present an error on the
-   * client side.
-   *
-   * If any header name in the `Access-Control-Allow-Headers` response header
-   * does not recognize by the client, it will also occur an error on the
-   * client side.
-   *
-   * A wildcard indicates that the requests with all HTTP headers are allowed.
-   *
-   * If the configuration contains the wildcard `*` in `allowHeaders` and
-   * `allowCredentials` is set to `false`, the `Access-Control-Allow-Headers`
-   * response header may either contain the wildcard `*` or echo the value
-   * of the `Access-Control-Request-Headers` request header.
-   *
-   * If the configuration contains the wildcard `*` in `allowHeaders` and
-   * `allowCredentials` is set to `true`, the gateway must not return `*`
-   * in the `Access-Control-Allow-Headers` response header. Instead, it must
-   * return one or more header names matching the value of the
-   * `Access-Control-Request-Headers` request header.
-   * If the `Access-Control-Request-Headers` header is not present in the
-   * request, the gateway must omit the `Access-Control-Allow-Headers`
-   * response header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteV1Beta1SpecRulesBackendRefsFiltersCors#allowHeaders
-   */
-  readonly allowHeaders?: string[];
-
-  /**
-   * AllowMethods indicates which HTTP methods are supported for accessing the
-   * requested resource.
-   *
-   * Valid values are any method defined by RFC9110, along with the special
-   * value `*`, which represents all HTTP methods are allowed.
-   *
-   * Method names are case-sensitive, so these values are also case-sensitive.
-   * (See https://www.rfc-editor.org/rfc/rfc2616#section-5.1.1)
-   *
-   * Multiple method names in the value of the `Access-Control-Allow-Methods`
-   * response header are separated by a comma (",").
-   *
-   * A CORS-safelisted method is a method that is `GET`, `HEAD`, or `POST`.
-   * (See https://fetch.spec.whatwg.org/#cors-safelisted-method) The
-   * CORS-safelisted methods are always allowed, regardless of whether they
-   * are specified in the `allowMethods` field.
-   *
-   * When the `allowMethods` field is configured with one or more methods, the
-   * gateway must return the `Access-Control-Allow-Methods` response header
-   * which value is present in the `allowMethods` field.
-   *
-   * If the HTTP method of the `Access-Control-Request-Method` request header
-   * is not included in the list of methods specified by the response header
-   * `Access-Control-Allow-Methods`, it will present an error on the client
-   * side.
-   *
-   * If the configuration contains the wildcard `*` in `allowMethods` and
-   * `allowCredentials` is set to `false`, the `Access-Control-Allow-Methods`
-   * response header may either contain the wildcard `*` or echo the value
-   * of the `Access-Control-Request-Method` request header.
-   *
-   * If the configuration contains the wildcard `*` in `allowMethods` and
-   * `allowCredentials` is set to `true`, the gateway must not return `*`
-   * in the `Access-Control-Allow-Methods` response header. Instead, it must
-   * return a single HTTP method matching the value of the
-   * `Access-Control-Request-Method` request header.
-   * If the `Access-Control-Request-Method` header is not present in the request,
-   * the gateway must omit the `Access-Control-Allow-Methods` response header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteV1Beta1SpecRulesBackendRefsFiltersCors#allowMethods
-   */
-  readonly allowMethods?: HttpRouteV1Beta1SpecRulesBackendRefsFiltersCorsAllowMethods[];
-
-  /**
-   * AllowOrigins indicates whether the response can be shared with requested
-   * resource from the given `Origin`.
-   *
-   * The `Origin` consists of a scheme and a host, with an optional port, and
-   * takes the form `<scheme>://<host>(:<port>)`.
-   *
-   * Valid values for scheme are: `http` and `https`.
-   *
-   * Valid values for port are any integer between 1 and 65535 (the list of
-   * available TCP/UDP ports). Note that, if not included, port `80` is
-   * assumed for `http` scheme origins, and port `443` is assumed for `https`
-   * origins. This may affect origin matching.
-   *
-   * The host part of the origin may contain the wildcard character `*`. These
-   * wildcard characters behave as follows:
-   *
-   * * `*` is a greedy match to the _left_, including any number of
-   * DNS labels to the left of its position. This also means that
-   * `*` will include any number of period `.` characters to the
-   * left of its position.
-   * * A wildcard by itself matches all hosts.
-   *
-   * An origin value that includes _only_ the `*` character indicates requests
-   * from all `Origin`s are allowed.
-   *
-   * When the `allowOrigins` field is configured with multiple origins, it
-   * means the server supports clients from multiple origins. If the request
-   * `Origin` matches the configured allowed origins, the gateway must return
-   * the given `Origin` and sets value of the header
-   * `Access-Control-Allow-Origin` same as the `Origin` header provided by the
-   * client.
-   *
-   * The status code of a successful response to a "preflight" request is
-   * always an OK status (i.e., 204 or 200).
-   *
-   * If the request `Origin` does not match the configured allowed origins,
-   * the gateway returns 204/200 response but doesn't set the relevant
-   * cross-origin response headers. Alternatively, the gateway responds with
-   * 403 status to the "preflight" request is denied, coupled with omitting
-   * the CORS headers. The cross-origin request fails on the client side.
-   * Therefore, the client doesn't attempt the actual cross-origin request.
-   *
-   * Conversely, if the request `Origin` matches one of the configured
-   * allowed origins, the gateway sets the response header
-   * `Access-Control-Allow-Origin` to the same value as the `Origin`
-   * header provided by the client.
-   *
-   * If the configuration contains the wildcard `*` in `allowOrigins` and
-   * `allowCredentials` is set to `false`, the `Access-Control-Allow-Origin`
-   * response header may either contain the wildcard `*` or echo the value
-   * of the `Origin` request header.
-   *
-   * If the configuration contains the wildcard `*` in `allowOrigins` and
-   * `allowCredentials` is set to `true`, the gateway must not return `*`
-   * in the `Access-Control-Allow-Origin` response header. Instead, it must
-   * return a single origin matching the value of the `Origin` request header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteV1Beta1SpecRulesBackendRefsFiltersCors#allowOrigins
-   */
-  readonly allowOrigins?: string[];
-
-  /**
-   * ExposeHeaders indicates which HTTP response headers can be exposed
-   * to client-side scripts in response to a cross-origin request.
-   *
-   * A CORS-safelisted response header is an HTTP header in a CORS response
-   * that it is considered safe to expose to the client scripts.
-   * The CORS-safelisted response headers include the following headers:
-   * `Cache-Control`
-   * `Content-Language`
-   * `Content-Length`
-   * `Content-Type`
-   * `Expires`
-   * `Last-Modified`
-   * `Pragma`
-   * (See https://fetch.spec.whatwg.org/#cors-safelisted-response-header-name)
-   * The CORS-safelisted response headers are exposed to client by default.
-   *
-   * When an HTTP header name is specified using the `exposeHeaders` field,
-   * this additional header will be exposed as part of the response to the
-   * client.
-   *
-   * Header names are not case-sensitive.
-   *
-   * Multiple header names in the value of the `Access-Control-Expose-Headers`
-   * response header are separated by a comma (",").
-   *
-   * A wildcard indicates that the responses with all HTTP headers are exposed
-   * to clients.
-   *
-   * If the configuration contains the wildcard `*` in `exposeHeaders` and
-   * `allowCredentials` is set to `false`, the `Access-Control-Expose-Headers`
-   * response header can contain the wildcard `*`.
-   *
-   * If the configuration contains the wildcard `*` in `exposeHeaders` and
-   * `allowCredentials` is set to `true`, the gateway cannot use the `*`
-   * in the `Access-Control-Expose-Headers` response header.
-   *
-   * Support: Extended
-   *
-   * @schema HttpRouteV1Beta1SpecRulesBackendRefsFiltersCors#exposeHeaders
-   */
-  readonly exposeHeaders?: string[];
-
-  /**
-   * MaxAge indicates the duration (in seconds) for the client to cache the
-   * results of a "preflight" request.
-   *
-   * The information provided by the `Access-Control-Allow-Methods` and
-   * `Access-Control-Allow-Headers` response headers can be cached by the
-   * client until the time specified by `Access-Control-Max-Age` elapses.
-   *
-   * The default value of `Access-Control-Max-Age` response header is 5
-   * (seconds).
-   *
-   * When the `MaxAge` field is unspecified, the gateway sets the response
-   * header "Access-Control-Max-Age: 5" by default.
-   *
-   * @schema HttpRouteV1Beta1SpecRulesBackendRefsFiltersCors#maxAge
-   */
-  readonly maxAge?: number;
-}
-
-/**
- * Converts an object of type 'HttpRouteV1Beta1SpecRulesBackendRefsFiltersCors' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_HttpRouteV1Beta1SpecRulesBackendRefsFiltersCors(obj: HttpRouteV1Beta1SpecRulesBackendRefsFiltersCors | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'allowCredentials': obj.allowCredentials,
-    'allowHeaders': obj.allowHeaders?.map(y => y),
-    'allowMethods': obj.allowMethods?.map(y => y),
-    'allowOrigins': obj.allowOrigins?.map(y => y),
-    'exposeHeaders': obj.exposeHeaders?.map(y => y),
-    'maxAge': obj.maxAge,
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
  * ExtensionRef is an optional, implementation-specific extension to the
  * "filter" behavior.  For example, resource "myroutefilter" in group
  * "networking.example.net"). ExtensionRef MUST NOT be used for core and
@@ -6777,10 +5599,6 @@ export interface HttpRouteV1Beta1SpecRulesBackendRefsFiltersRequestMirror {
    * Support: Extended for Kubernetes Service
    *
    * Support: Implementation-specific for any other resource
-   *
-   * If the backend service requires TLS, use BackendTLSPolicy to tell the
-   * implementation to supply the TLS details to be used to connect to that
-   * backend.
    *
    * @schema HttpRouteV1Beta1SpecRulesBackendRefsFiltersRequestMirror#backendRef
    */
@@ -7081,8 +5899,6 @@ export enum HttpRouteV1Beta1SpecRulesBackendRefsFiltersType {
   URL_REWRITE = "URLRewrite",
   /** ExtensionRef */
   EXTENSION_REF = "ExtensionRef",
-  /** CORS */
-  CORS = "CORS",
 }
 
 /**
@@ -7127,32 +5943,6 @@ export function toJson_HttpRouteV1Beta1SpecRulesBackendRefsFiltersUrlRewrite(obj
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
 }
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
- * @schema HttpRouteV1Beta1SpecRulesFiltersCorsAllowMethods
- */
-export enum HttpRouteV1Beta1SpecRulesFiltersCorsAllowMethods {
-  /** GET */
-  GET = "GET",
-  /** HEAD */
-  HEAD = "HEAD",
-  /** POST */
-  POST = "POST",
-  /** PUT */
-  PUT = "PUT",
-  /** DELETE */
-  DELETE = "DELETE",
-  /** CONNECT */
-  CONNECT = "CONNECT",
-  /** OPTIONS */
-  OPTIONS = "OPTIONS",
-  /** TRACE */
-  TRACE = "TRACE",
-  /** PATCH */
-  PATCH = "PATCH",
-  /** * */
-  VALUE_ASTERISK = "*",
-}
 
 /**
  * HTTPHeader represents an HTTP Header name and value as defined by RFC 7230.
@@ -7264,10 +6054,6 @@ export function toJson_HttpRouteV1Beta1SpecRulesFiltersRequestHeaderModifierSet(
  * Support: Extended for Kubernetes Service
  *
  * Support: Implementation-specific for any other resource
- *
- * If the backend service requires TLS, use BackendTLSPolicy to tell the
- * implementation to supply the TLS details to be used to connect to that
- * backend.
  *
  * @schema HttpRouteV1Beta1SpecRulesFiltersRequestMirrorBackendRef
  */
@@ -7505,12 +6291,6 @@ export enum HttpRouteV1Beta1SpecRulesFiltersRequestRedirectStatusCode {
   VALUE_301 = 301,
   /** 302 */
   VALUE_302 = 302,
-  /** 303 */
-  VALUE_303 = 303,
-  /** 307 */
-  VALUE_307 = 307,
-  /** 308 */
-  VALUE_308 = 308,
 }
 
 /**
@@ -7730,32 +6510,6 @@ export enum HttpRouteV1Beta1SpecRulesMatchesQueryParamsType {
 }
 
 /**
- * @schema HttpRouteV1Beta1SpecRulesBackendRefsFiltersCorsAllowMethods
- */
-export enum HttpRouteV1Beta1SpecRulesBackendRefsFiltersCorsAllowMethods {
-  /** GET */
-  GET = "GET",
-  /** HEAD */
-  HEAD = "HEAD",
-  /** POST */
-  POST = "POST",
-  /** PUT */
-  PUT = "PUT",
-  /** DELETE */
-  DELETE = "DELETE",
-  /** CONNECT */
-  CONNECT = "CONNECT",
-  /** OPTIONS */
-  OPTIONS = "OPTIONS",
-  /** TRACE */
-  TRACE = "TRACE",
-  /** PATCH */
-  PATCH = "PATCH",
-  /** * */
-  VALUE_ASTERISK = "*",
-}
-
-/**
  * HTTPHeader represents an HTTP Header name and value as defined by RFC 7230.
  *
  * @schema HttpRouteV1Beta1SpecRulesBackendRefsFiltersRequestHeaderModifierAdd
@@ -7865,10 +6619,6 @@ export function toJson_HttpRouteV1Beta1SpecRulesBackendRefsFiltersRequestHeaderM
  * Support: Extended for Kubernetes Service
  *
  * Support: Implementation-specific for any other resource
- *
- * If the backend service requires TLS, use BackendTLSPolicy to tell the
- * implementation to supply the TLS details to be used to connect to that
- * backend.
  *
  * @schema HttpRouteV1Beta1SpecRulesBackendRefsFiltersRequestMirrorBackendRef
  */
@@ -8106,12 +6856,6 @@ export enum HttpRouteV1Beta1SpecRulesBackendRefsFiltersRequestRedirectStatusCode
   VALUE_301 = 301,
   /** 302 */
   VALUE_302 = 302,
-  /** 303 */
-  VALUE_303 = 303,
-  /** 307 */
-  VALUE_307 = 307,
-  /** 308 */
-  VALUE_308 = 308,
 }
 
 /**

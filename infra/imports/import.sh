@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Regenerates infra/imports/ (`npm run import:gateway-api`): gateway.networking.k8s.io.ts, cdk8s import
-# of the Gateway API's standard-channel HTTPRoute CRD, and httproute-v1.schema.json, that CRD's v1
-# OpenAPI schema, which make validate checks the HTTPRoute against offline (infra/schemas.ts). The CRD comes from the Go module proxy
-# (sigs.k8s.io/gateway-api carries its CRDs, checksummed by go.sum's database), because the
-# machines that build this reach no other host; GATEWAY_API_VERSION is the one Traefik v3.7 builds
-# against. Only HTTPRoute is imported: the Gateway is the platform's, not the release's.
+# Regenerates infra/imports/ (`npm run import:gateway-api`): gateway.networking.k8s.io.ts, cdk8s
+# import of the Gateway API's standard-channel HTTPRoute CRD, and httproute-v1.schema.json, that
+# CRD's v1 OpenAPI schema, which make validate checks the HTTPRoute against offline
+# (infra/schemas.ts). The CRD comes from the Go module proxy (sigs.k8s.io/gateway-api carries its
+# CRDs, checked against the checksum database), because the machines that build this reach no
+# other host. GATEWAY_API_VERSION is the one make cluster-test's Traefik (v3.6.12,
+# infra/cluster/traefik/go.mod) is built against. Only HTTPRoute is imported: the Gateway is the
+# platform's, not the release's.
 set -euo pipefail
-GATEWAY_API_VERSION=v1.6.1
+GATEWAY_API_VERSION=v1.4.0
 cd "$(dirname "$0")/../.."
 dir=$(go mod download -json "sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION}" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
 [ -n "$dir" ] || { echo "import.sh: go mod download sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION} gave no folder" >&2; exit 1; }
