@@ -4,7 +4,9 @@
 #   go.mod                 etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
 #                          kube-proxy, kubectl and kubemark (hollow nodes), Kubernetes as go.mod pins it;
 #   metrics-server/go.mod  metrics-server, with the Kubernetes libraries of its own release;
-#   kube-router/go.mod     kube-router (its network policy controller enforces NetworkPolicies).
+#   kube-router/go.mod     kube-router (its network policy controller enforces NetworkPolicies);
+#   traefik/go.mod         Traefik, the edge section's ingress and Gateway API controller (static: it
+#                          runs in a pod, from an image of that one file).
 # Go's build cache makes a second run take seconds; a cold one takes many minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -27,5 +29,8 @@ mv -f "$bin/server" "$bin/etcd"
 for module in metrics-server kube-router; do
   (cd "$module" && GOBIN="$bin" go install -ldflags "-s -w" tool)
 done
-echo "built Kubernetes $kube_version, etcd, metrics-server and kube-router into $bin in $(($(date +%s) - start)) s" >&2
+traefik_version=$(cd traefik && go list -m -f '{{.Version}}' github.com/traefik/traefik/v3)
+(cd traefik && CGO_ENABLED=0 GOBIN="$bin" go install \
+  -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$traefik_version" tool)
+echo "built Kubernetes $kube_version, etcd, metrics-server, kube-router and Traefik into $bin in $(($(date +%s) - start)) s" >&2
 echo "$bin"
