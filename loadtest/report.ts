@@ -26,10 +26,24 @@ export function summary(r: LoadResult): string {
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 /** An SVG bar chart; `bars` are [label, value]. */
+/** Both charts' size and margins. */
+const w = 760;
+const h = 260;
+const pad = { l: 60, r: 10, t: 30, b: 60 };
+
+/** A chart's frame (title, axes, the 0 and max labels, the unit) around its marks. */
+function chart(title: string, unit: string, max: number, marks: string): string {
+  return `<figure><svg viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="${esc(title)}">
+<text x="${pad.l}" y="18" font-size="14" font-weight="bold">${esc(title)}</text>
+<line x1="${pad.l}" y1="${h - pad.b}" x2="${w - pad.r}" y2="${h - pad.b}" stroke="#333"/>
+<line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${h - pad.b}" stroke="#333"/>
+<text x="${pad.l - 6}" y="${pad.t + 4}" font-size="10" text-anchor="end">${max}</text>
+<text x="${pad.l - 6}" y="${h - pad.b}" font-size="10" text-anchor="end">0</text>
+<text x="14" y="${(h - pad.b + pad.t) / 2}" font-size="11" transform="rotate(-90 14 ${(h - pad.b + pad.t) / 2})" text-anchor="middle">${esc(unit)}</text>
+${marks}</svg></figure>`;
+}
+
 function bars(title: string, data: readonly (readonly [string, number])[], unit: string): string {
-  const w = 760;
-  const h = 260;
-  const pad = { l: 60, r: 10, t: 30, b: 60 };
   const max = Math.max(1, ...data.map(([, v]) => v));
   const bw = (w - pad.l - pad.r) / Math.max(1, data.length);
   const y = (v: number) => pad.t + (h - pad.t - pad.b) * (1 - v / max);
@@ -43,14 +57,7 @@ function bars(title: string, data: readonly (readonly [string, number])[], unit:
       return `<rect x="${x + 1}" y="${y(v)}" width="${Math.max(1, bw - 2)}" height="${h - pad.b - y(v)}" fill="#2f6fdf"><title>${esc(label)}: ${v}</title></rect>${tick}`;
     })
     .join('');
-  return `<figure><svg viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="${esc(title)}">
-<text x="${pad.l}" y="18" font-size="14" font-weight="bold">${esc(title)}</text>
-<line x1="${pad.l}" y1="${h - pad.b}" x2="${w - pad.r}" y2="${h - pad.b}" stroke="#333"/>
-<line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${h - pad.b}" stroke="#333"/>
-<text x="${pad.l - 6}" y="${pad.t + 4}" font-size="10" text-anchor="end">${max}</text>
-<text x="${pad.l - 6}" y="${h - pad.b}" font-size="10" text-anchor="end">0</text>
-<text x="14" y="${(h - pad.b + pad.t) / 2}" font-size="11" transform="rotate(-90 14 ${(h - pad.b + pad.t) / 2})" text-anchor="middle">${esc(unit)}</text>
-${rects}</svg></figure>`;
+  return chart(title, unit, max, rects);
 }
 
 /** An SVG line chart of several series over the same x values; `series` are [name, colour, values]. */
@@ -60,9 +67,6 @@ function lines(
   series: readonly (readonly [string, string, readonly number[]])[],
   unit: string,
 ): string {
-  const w = 760;
-  const h = 260;
-  const pad = { l: 60, r: 10, t: 30, b: 60 };
   const max = Math.max(1, ...series.flatMap(([, , v]) => v));
   const step = (w - pad.l - pad.r) / Math.max(1, x.length - 1);
   const px = (i: number) => pad.l + i * step;
@@ -92,14 +96,7 @@ function lines(
         `<rect x="${w - 150}" y="${8 + i * 14}" width="10" height="10" fill="${colour}"/><text x="${w - 135}" y="${17 + i * 14}" font-size="11">${esc(name)}</text>`,
     )
     .join('');
-  return `<figure><svg viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="${esc(title)}">
-<text x="${pad.l}" y="18" font-size="14" font-weight="bold">${esc(title)}</text>
-<line x1="${pad.l}" y1="${h - pad.b}" x2="${w - pad.r}" y2="${h - pad.b}" stroke="#333"/>
-<line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${h - pad.b}" stroke="#333"/>
-<text x="${pad.l - 6}" y="${pad.t + 4}" font-size="10" text-anchor="end">${max}</text>
-<text x="${pad.l - 6}" y="${h - pad.b}" font-size="10" text-anchor="end">0</text>
-<text x="14" y="${(h - pad.b + pad.t) / 2}" font-size="11" transform="rotate(-90 14 ${(h - pad.b + pad.t) / 2})" text-anchor="middle">${esc(unit)}</text>
-${paths}${ticks}${legend}</svg></figure>`;
+  return chart(title, unit, max, `${paths}${ticks}${legend}`);
 }
 
 /** The latency of each kind of request, as a table. */
