@@ -23,14 +23,25 @@ ldflags="-s -w -X $pkg.gitVersion=$kube_version -X $pkg.gitMajor=1 -X $pkg.gitMi
 ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 
 start=$(date +%s)
+part=$start
+# Each part's build time on stderr (a cold build takes minutes each; a warm one seconds).
+built() {
+  local now
+  now=$(date +%s)
+  echo "  built $1 in $((now - part)) s" >&2
+  part=$now
+}
 GOBIN="$bin" go install -ldflags "$ldflags" tool
 # etcd's main package is its server module's root (go.etcd.io/etcd/server/v3), which go install names server.
 mv -f "$bin/server" "$bin/etcd"
+built "Kubernetes $kube_version, etcd and kubemark"
 for module in metrics-server kube-router; do
   (cd "$module" && GOBIN="$bin" go install -ldflags "-s -w" tool)
+  built "$module"
 done
 traefik_version=$(cd traefik && go list -m -f '{{.Version}}' github.com/traefik/traefik/v3)
 (cd traefik && CGO_ENABLED=0 GOBIN="$bin" go install \
   -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$traefik_version" tool)
-echo "built Kubernetes $kube_version, etcd, metrics-server, kube-router and Traefik into $bin in $(($(date +%s) - start)) s" >&2
+built "Traefik $traefik_version"
+echo "built everything into $bin in $(($(date +%s) - start)) s" >&2
 echo "$bin"

@@ -16,7 +16,7 @@ phase() {
 
 CLUSTER_BIN=$("$here/build.sh")
 export CLUSTER_BIN
-phase "Kubernetes $(basename "$(dirname "$CLUSTER_BIN")"), metrics-server, kube-router built"
+phase "Kubernetes $(basename "$(dirname "$CLUSTER_BIN")"), metrics-server, kube-router, Traefik built"
 bash infra/image-test/engine.sh >/dev/null
 make --no-print-directory image ENV=cluster-test TAG=cluster-test-1 >/dev/null
 phase "image boltlink-backend:cluster-test-1 (make image)"
