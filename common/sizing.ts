@@ -40,7 +40,12 @@ export interface SizingDeclaration {
   readonly killTimeoutMs: number;
   /** How long a draining worker keeps answering (with Connection: close) before it stops accepting, ms. */
   readonly drainMs: number;
-  /** preStop sleep, so endpoints stop routing to the pod before it drains, seconds. */
+  /**
+   * preStop sleep, so every client of the endpoints (kube-proxy on each node, the ingress
+   * controller) stops sending the pod new requests before it drains, seconds. make cluster-test
+   * measures Traefik's lag behind the EndpointSlice and fails if it reaches this (docs/operations.md,
+   * "What the preStop delay covers").
+   */
   readonly preStopDelaySeconds: number;
   /** Longest a worker may take to start, connect and report ready, ms (PM2 listen_timeout, startup probe). */
   readonly startupTimeoutMs: number;
@@ -130,7 +135,8 @@ export const SIZINGS = {
     dbReservedConnections: 10,
     killTimeoutMs: 5000,
     drainMs: 1000,
-    // kube-proxy reprograms iptables about a second after an endpoint goes; 3 s covers it on a busy node.
+    // kube-proxy reprograms iptables about a second after an endpoint goes, Traefik within 0.5 s (make
+    // cluster-test measures it); 3 s covers both on a busy node.
     preStopDelaySeconds: 3,
     startupTimeoutMs: 30000,
     // The expand migration the suite rolls out (a backfill and an index on a million links) takes a minute or two here.
@@ -155,6 +161,8 @@ export const SIZINGS = {
     dbReservedConnections: 20,
     killTimeoutMs: 10000,
     drainMs: 2000,
+    // Far above the lag measured on one node (Traefik within 0.5 s): a large cluster's API server and
+    // controllers under churn, several controller replicas, a cloud load balancer's health checks.
     preStopDelaySeconds: 10,
     startupTimeoutMs: 30000,
     migrationBudgetSeconds: 600,

@@ -10,6 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -38,6 +39,8 @@ export interface LoadOptions {
   /** Each connection waits this long after each answer before its next request: a light load. @default 0 */
   readonly gapMs?: number;
   readonly onStart?: (agents: readonly http.Agent[]) => Promise<void>;
+  /** Each connection's agent (one socket each): an https.Agent for a TLS edge. @default a keep-alive http.Agent */
+  readonly agent?: () => http.Agent;
 }
 
 /**
@@ -47,7 +50,10 @@ export interface LoadOptions {
  * connection.
  */
 export async function keepAliveLoad(o: LoadOptions): Promise<{ outcomes: Outcome[]; startedAt: number }> {
-  const agents = Array.from({ length: o.connections }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+  const agents = Array.from(
+    { length: o.connections },
+    o.agent ?? (() => new http.Agent({ keepAlive: true, maxSockets: 1 })),
+  );
   await o.onStart?.(agents);
   const outcomes: Outcome[] = [];
   const started = Date.now();
@@ -58,8 +64,8 @@ export async function keepAliveLoad(o: LoadOptions): Promise<{ outcomes: Outcome
       for (let i = 0; more(); i++) {
         issued++;
         const t = Date.now() - started;
-        const r = await request(`${o.base}${o.path(i, conn)}`, agent, o.timeoutMs);
-        outcomes.push({ conn, t, ms: Date.now() - started - t, ...r });
+        const { status, error } = await request(`${o.base}${o.path(i, conn)}`, agent, o.timeoutMs);
+        outcomes.push({ conn, t, ms: Date.now() - started - t, status, error });
         if (o.gapMs) await new Promise((resolve) => setTimeout(resolve, o.gapMs));
       }
     }),
@@ -68,19 +74,21 @@ export async function keepAliveLoad(o: LoadOptions): Promise<{ outcomes: Outcome
   return { outcomes, startedAt: started };
 }
 
+/** One request over http or https (by the URL's scheme): status, headers and body, or the error's code. */
 export function request(
   url: string,
   agent: http.Agent | undefined,
   timeoutMs: number,
   init: { method?: string; body?: string; headers?: Record<string, string> } = {},
-): Promise<{ status?: number; error?: string; body?: string }> {
+): Promise<{ status?: number; error?: string; body?: string; headers?: http.IncomingHttpHeaders }> {
   const { method = 'GET', body, headers = {} } = init;
+  const client = url.startsWith('https:') ? https : http;
   return new Promise((resolve) => {
-    const req = http.request(url, { agent, method, headers, timeout: timeoutMs }, (res) => {
+    const req = client.request(url, { agent, method, headers, timeout: timeoutMs }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode, body: text }));
+      res.on('end', () => resolve({ status: res.statusCode, body: text, headers: res.headers }));
       res.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));

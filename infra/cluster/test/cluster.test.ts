@@ -5,6 +5,7 @@ import { nodeLevel } from './sections/3-node-level';
 import { rollouts } from './sections/4-rollouts';
 import { schemaChange } from './sections/6b-schema-change';
 import { autoscaling } from './sections/7-hpa';
+import { edge } from './sections/7b-edge';
 import { networkPolicies } from './sections/8-network-policies';
 import { prodScheduling } from './sections/9-scheduling';
 
@@ -22,5 +23,6 @@ nodeLevel(release); // 3. delete, liveness and readiness, from the host to a pod
 rollouts(release); // 4-6. set image, undo, make rollout, a failing migration: under load
 schemaChange(release); // 6b. expand, then contract, on a million links: under load
 autoscaling(release); // 7. the HPA on real CPU
+edge(release); // 7b. the public edge: Traefik, TLS, the Ingress and the HTTPRoute, under load
 networkPolicies(release); // 8. NetworkPolicies enforced pod to pod
 prodScheduling(release); // 9. the prod release's placement on simulated nodes in 3 zones

@@ -19,7 +19,9 @@ export const cluster = parseEnv(
   }),
 ) as Record<string, string>;
 
-const bin = process.env.CLUSTER_BIN || execFileSync(path.join(CLUSTER_DIR, 'build.sh'), { encoding: 'utf8' }).trim();
+/** The folder build.sh built the cluster's binaries into. */
+export const bin =
+  process.env.CLUSTER_BIN || execFileSync(path.join(CLUSTER_DIR, 'build.sh'), { encoding: 'utf8' }).trim();
 
 /** The environment every command gets: the cluster's kubectl first on the PATH, its admin kubeconfig. */
 export const kubeEnv: NodeJS.ProcessEnv = {

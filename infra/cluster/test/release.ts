@@ -1,4 +1,5 @@
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { sizingFor } from '../../../common/sizing';
@@ -29,6 +30,8 @@ export const TAGS = {
   broken: 'cluster-test-broken',
   expand: 'cluster-test-expand',
   contract: 'cluster-test-contract',
+  /** The contract release under another tag: the edge section's rollout (its migrations are the database's). */
+  edge: 'cluster-test-edge',
 } as const;
 /** The schema change the expand/contract section rolls out: each release's migration, by name. */
 export const SCHEMA_CHANGE = {
@@ -65,6 +68,8 @@ DROP INDEX CONCURRENTLY IF EXISTS links_expires_at_idx;
   },
 } as const;
 export const image = (tag: string) => `boltlink-backend:${tag}`;
+/** The release's public origin (a host of the reserved .test domain): the Ingress's host and the edge's TLS name. */
+export const PUBLIC_BASE_URL = 'https://links.cluster.test';
 
 /** The Gateway API release the chart's HTTPRoute is imported from (infra/imports/import.sh). */
 export const GATEWAY_API_VERSION = httpRouteSchema.gatewayApiVersion;
@@ -138,7 +143,7 @@ export function releaseFixture(): Release {
     redis = await startPrivateRedis(DEFAULT_REDIS_PORT, cluster.HOST_IP);
     await buildDerivedImages(release);
 
-    const synth = await sh(`make synth ENV=${ENV} TAG=${TAGS.first}`);
+    const synth = await sh(`BOLTLINK_PUBLIC_BASE_URL=${PUBLIC_BASE_URL} make synth ENV=${ENV} TAG=${TAGS.first}`);
     expect(synth).toMatchObject({ code: 0 });
     await restrictedNamespace(NAMESPACE);
     // The guide's commands carry no -n: the operator's context names the namespace.
@@ -156,12 +161,12 @@ export function releaseFixture(): Release {
 }
 
 async function buildDerivedImages(release: Release): Promise<void> {
-  // A second release: the same code under a new tag and label (a rollout needs a different image).
-  const second = release.tmp();
-  writeFileSync(
-    path.join(second, 'Dockerfile'),
-    `FROM ${image(TAGS.first)}\nLABEL org.opencontainers.image.version=${TAGS.second}\n`,
-  );
+  // The same code under a new tag and label (a rollout needs a different image).
+  const relabelled = (from: string, tag: string) => {
+    const dir = release.tmp();
+    writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${image(from)}\nLABEL org.opencontainers.image.version=${tag}\n`);
+    return dir;
+  };
   // A broken release: a migration that fails, so its pods never become Ready.
   const broken = release.tmp();
   writeFileSync(path.join(broken, 'migration.sql'), 'SELECT * FROM a_table_that_does_not_exist;\n');
@@ -181,10 +186,11 @@ async function buildDerivedImages(release: Release): Promise<void> {
     return dir;
   };
   for (const [tag, dir] of [
-    [TAGS.second, second],
+    [TAGS.second, relabelled(TAGS.first, TAGS.second)],
     [TAGS.broken, broken],
     [TAGS.expand, migrationsIn(['expand'])],
     [TAGS.contract, migrationsIn(['expand', 'contract'])],
+    [TAGS.edge, relabelled(TAGS.contract, TAGS.edge)],
   ] as const) {
     const r = await sh(`docker build --network host -q -t ${image(tag)} ${dir}`, 600_000);
     if (r.code !== 0) throw new Error(`docker build ${tag}: ${r.stderr}`);
@@ -204,15 +210,21 @@ export async function replicaSets(): Promise<string> {
     .join(', ');
 }
 
+/** Where a load enters: the Service's ClusterIP unless `base` (and `agent` for it) say otherwise, e.g. the edge. */
+export interface Entry {
+  readonly base?: string;
+  readonly agent?: () => http.Agent;
+}
+
 /**
- * Keep-alive load through the Service's ClusterIP while `action` runs, and for 2 s after it:
- * as fast as the pods answer, or with `gapMs` between each connection's requests (a steady rate
- * that one pod serves under the HPA's target, for an action as long as a migration).
+ * Keep-alive load while `action` runs, and for 2 s after it, through the Service's ClusterIP (or
+ * `entry`): as fast as the pods answer, or with `gapMs` between each connection's requests (a
+ * steady rate that one pod serves under the HPA's target, for an action as long as a migration).
  */
 export async function underLoad(
   release: Release,
   action: () => Promise<Ran[]>,
-  pace: { gapMs?: number } = {},
+  pace: { gapMs?: number } & Entry = {},
 ): Promise<{ outcomes: Outcome[]; ran: Ran[]; ms: number }> {
   let done = false;
   let ran: Ran[] = [];
@@ -228,8 +240,8 @@ export async function underLoad(
   const [{ outcomes }] = await Promise.all([
     keepAliveLoad({
       ...LOAD,
-      ...pace,
       base: release.serviceUrl,
+      ...pace,
       path: () => `/${release.slug}`,
       durationMs: PHASE_LIMIT_MS,
       stopWhen: () => done,
@@ -239,8 +251,13 @@ export async function underLoad(
   return { outcomes, ran, ms: Date.now() - started };
 }
 
-export const rolloutLine = (what: string, r: { outcomes: Outcome[]; ms: number }, sets: string) =>
-  `${what}: ${r.outcomes.length} requests through the ClusterIP in ${(r.ms / 1000).toFixed(1)} s, ` +
+export const rolloutLine = (
+  what: string,
+  r: { outcomes: Outcome[]; ms: number },
+  sets: string,
+  via = 'through the ClusterIP',
+) =>
+  `${what}: ${r.outcomes.length} requests ${via} in ${(r.ms / 1000).toFixed(1)} s, ` +
   `${failures(r.outcomes).length} failed (${kinds(r.outcomes)}), ${r.outcomes.filter((o) => o.error === 'TIMEOUT').length} timeouts; replica sets: ${sets}`;
 
 export const currentImage = async () =>
