@@ -33,6 +33,8 @@ export const TAGS = {
   /** The contract release under another tag: the edge section's rollout (its migrations are the database's). */
   edge: 'cluster-test-edge',
 } as const;
+/** The broken release's migration, which fails (section 6). */
+export const BROKEN_MIGRATION = '99990101000000_broken';
 /** The schema change the expand/contract section rolls out: each release's migration, by name. */
 export const SCHEMA_CHANGE = {
   expand: {
@@ -172,7 +174,7 @@ async function buildDerivedImages(release: Release): Promise<void> {
   writeFileSync(path.join(broken, 'migration.sql'), 'SELECT * FROM a_table_that_does_not_exist;\n');
   writeFileSync(
     path.join(broken, 'Dockerfile'),
-    `FROM ${image(TAGS.first)}\nCOPY migration.sql dist/service/prisma/migrations/99990101000000_broken/migration.sql\n`,
+    `FROM ${image(TAGS.first)}\nCOPY migration.sql dist/service/prisma/migrations/${BROKEN_MIGRATION}/migration.sql\n`,
   );
   // The expand release ships its migration; the contract release ships it and its own.
   const migrationsIn = (changes: (keyof typeof SCHEMA_CHANGE)[]) => {
