@@ -40,3 +40,5 @@ export const CONFIG_ERROR_EXIT_CODE = 78;
 
 /** Bytes in a MiB: the sizing counts in MiB; V8, the kernel and Prometheus in bytes. */
 export const BYTES_PER_MIB = 1024 * 1024;
+/** What a migration budget may be, seconds: the sizing's migrationBudgetSeconds and MIGRATION_BUDGET_SECONDS. */
+export const MIGRATION_BUDGET_RANGE_SECONDS = { min: 10, max: 6 * 3600 } as const;

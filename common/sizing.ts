@@ -1,3 +1,5 @@
+import { MIGRATION_BUDGET_RANGE_SECONDS } from './contract';
+
 /**
  * THE sizing declaration. Each environment declares a handful of numbers;
  * pure functions below derive everything else: the PM2 worker count baked
@@ -415,8 +417,10 @@ function checkDeclaration(d: SizingDeclaration): string[] {
   field('startupTimeoutMs', isInt(d.startupTimeoutMs) && d.startupTimeoutMs >= 1000, 'must be at least 1000 ms');
   field(
     'migrationBudgetSeconds',
-    isInt(d.migrationBudgetSeconds) && d.migrationBudgetSeconds >= 10 && d.migrationBudgetSeconds <= 6 * 3600,
-    'must be a whole number of seconds from 10 to 21600',
+    isInt(d.migrationBudgetSeconds) &&
+      d.migrationBudgetSeconds >= MIGRATION_BUDGET_RANGE_SECONDS.min &&
+      d.migrationBudgetSeconds <= MIGRATION_BUDGET_RANGE_SECONDS.max,
+    `must be a whole number of seconds from ${MIGRATION_BUDGET_RANGE_SECONDS.min} to ${MIGRATION_BUDGET_RANGE_SECONDS.max}`,
   );
   field(
     'healthTimeoutMs',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_METRICS_PORT, DEFAULT_PORT } from '../../common/contract';
+import { DEFAULT_METRICS_PORT, DEFAULT_PORT, MIGRATION_BUDGET_RANGE_SECONDS } from '../../common/contract';
 
 /**
  * The service's configuration: parsed once from the environment, frozen, and
@@ -124,7 +124,7 @@ export const CONFIG_FIELDS = {
     .describe(
       'worker-cache hits are redirected before Express, identically (docs/api.md); `false`: Express answers all',
     ),
-  MIGRATION_BUDGET_SECONDS: int(10, 6 * 3_600)
+  MIGRATION_BUDGET_SECONDS: int(MIGRATION_BUDGET_RANGE_SECONDS.min, MIGRATION_BUDGET_RANGE_SECONDS.max)
     .default(600)
     .describe(
       "longest `npm run db:migrate` (and the pod that applies a release's migrations) may take; a statement still running then is cancelled. The chart sets the sizing's migrationBudgetSeconds",
