@@ -2,6 +2,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { failures, keepAliveLoad, kinds, request } from '../../../../test-support/faults';
 import { TOKEN } from '../../../../test-support/service';
 import { CONTAINER_NAME, DEPLOYMENT_NAME } from '../../../names';
@@ -42,13 +43,21 @@ const TRAEFIK_VERSION = /github\.com\/traefik\/traefik\/v3 (v\S+)/.exec(
   readFileSync(path.join(TRAEFIK_DIR, 'go.mod'), 'utf8'),
 )![1]!;
 const TRAEFIK_IMAGE = `boltlink-test-traefik:${TRAEFIK_VERSION}`;
+const TRAEFIK_MANIFEST = readFileSync(path.join(TRAEFIK_DIR, 'traefik.yaml'), 'utf8');
+/**
+ * Traefik's Service ports by name (traefik.yaml): `websecure`, the Ingress's entry point; `gateway`,
+ * the entry point the Gateway's HTTPS listener names by its port; `traefik`, its API (the servers
+ * each of its services routes to).
+ */
+const PORTS = Object.fromEntries(
+  parseAllDocuments(TRAEFIK_MANIFEST)
+    .map((d) => d.toJSON())
+    .find((o) => o?.kind === 'Service')
+    .spec.ports.map((p: any) => [p.name, p]),
+) as Record<'websecure' | 'gateway' | 'traefik', { port: number; targetPort: number }>;
 const HOST = new URL(PUBLIC_BASE_URL).hostname;
-/** The Gateway's HTTPS listener: its port is a Traefik entry point's (traefik.yaml's `gateway`). */
-const GATEWAY_PORT = 9443;
 /** One round of the side-by-side redirect rates. */
 const RATE_ROUND_MS = 5_000;
-/** Traefik's API (traefik.yaml's `traefik` entry point): the servers each of its services routes to. */
-const TRAEFIK_API_PORT = 9000;
 
 /** Resolves every name to `ip`: the public host, as a DNS record pointing at the edge would. */
 const pinnedTo =
@@ -60,9 +69,9 @@ export function edge(release: Release): void {
   describe('7b. the public edge: Traefik in front, over TLS, through the Ingress and the HTTPRoute', () => {
     let traefikIp = '';
     let ca = '';
-    /** Through the Ingress (Traefik's :443) or the Gateway's listener, with the public host's name and the test's CA. */
-    const entry = (port = 443): Entry => ({
-      base: port === 443 ? PUBLIC_BASE_URL : `${PUBLIC_BASE_URL}:${port}`,
+    /** Through the Ingress (Traefik's websecure port) or the Gateway's, with the public host's name and the test's CA. */
+    const entry = (port = PORTS.websecure.port): Entry => ({
+      base: new URL(`${PUBLIC_BASE_URL}:${port}`).origin,
       agent: () => new https.Agent({ keepAlive: true, maxSockets: 1, ca, lookup: pinnedTo(traefikIp) }),
     });
     /** One request through `e`, on a connection of its own (closed after it). */
@@ -104,10 +113,7 @@ export function edge(release: Release): void {
         code: 0,
       });
 
-      const manifest = readFileSync(path.join(TRAEFIK_DIR, 'traefik.yaml'), 'utf8').replace(
-        'image: IMAGE',
-        `image: ${TRAEFIK_IMAGE}`,
-      );
+      const manifest = TRAEFIK_MANIFEST.replace('image: IMAGE', `image: ${TRAEFIK_IMAGE}`);
       const applied = await sh(`kubectl apply -f - <<'EOF'\n${manifest}EOF`);
       if (applied.code !== 0) throw new Error(`kubectl apply traefik.yaml: ${applied.stderr}`);
       expect(await sh('kubectl -n traefik rollout status deployment/traefik --timeout=120s', 150_000)).toMatchObject({
@@ -128,7 +134,7 @@ export function edge(release: Release): void {
               {
                 name: 'https',
                 protocol: 'HTTPS',
-                port: GATEWAY_PORT,
+                port: PORTS.gateway.targetPort,
                 hostname: HOST,
                 tls: { mode: 'Terminate', certificateRefs: [{ kind: 'Secret', name: secret }] },
                 allowedRoutes: { namespaces: { from: 'Same' } },
@@ -144,7 +150,7 @@ export function edge(release: Release): void {
         ),
       ).toMatchObject({ code: 0 });
       // Each way in answers the rollouts' link before the proofs start.
-      for (const e of [entry(), entry(GATEWAY_PORT)]) {
+      for (const e of [entry(), entry(PORTS.gateway.port)]) {
         await until(
           `${e.base}/${release.slug} answers through Traefik`,
           async () => {
@@ -166,7 +172,7 @@ export function edge(release: Release): void {
     it('redirects keep the service’s status and Location; an API-made short URL works at the edge', async () => {
       const direct = await request(`${release.serviceUrl}/${release.slug}`, undefined, 5_000);
       const missing = await request(`${release.serviceUrl}/no-such-link-at-the-edge`, undefined, 5_000);
-      for (const e of [entry(), entry(GATEWAY_PORT)]) {
+      for (const e of [entry(), entry(PORTS.gateway.port)]) {
         const r = await get(e, `/${release.slug}`);
         expect({ status: r.status, location: r.headers?.location }).toEqual({
           status: direct.status,
@@ -186,7 +192,7 @@ export function edge(release: Release): void {
       const followed = await get(entry(), new URL(shortUrl).pathname);
       expect(followed.headers?.location).toBe('https://example.com/through-the-edge');
       report(
-        `edge: Traefik ${TRAEFIK_VERSION} over TLS, through the Ingress (:443) and the HTTPRoute (Gateway :${GATEWAY_PORT}): ` +
+        `edge: Traefik ${TRAEFIK_VERSION} over TLS, through the Ingress (:${PORTS.websecure.port}) and the HTTPRoute (Gateway :${PORTS.gateway.port}): ` +
           `redirect ${direct.status} Location ${direct.headers?.location} and the 404 body identical to the ClusterIP's; ` +
           `a short URL made through the edge (${shortUrl}) redirects there`,
       );
@@ -195,7 +201,7 @@ export function edge(release: Release): void {
     it('/metrics is not reachable through the edge, and a request for another host is refused', async () => {
       const direct = await request(`${release.serviceUrl}/metrics`, undefined, 5_000);
       const lines: string[] = [];
-      for (const e of [entry(), entry(GATEWAY_PORT)]) {
+      for (const e of [entry(), entry(PORTS.gateway.port)]) {
         const metrics = await get(e, '/metrics');
         expect({ status: metrics.status, body: metrics.body }).toEqual({ status: 404, body: direct.body });
         expect(metrics.body).not.toContain('# TYPE');
@@ -217,7 +223,9 @@ export function edge(release: Release): void {
         for (const r of [other, fronted]) {
           expect({ answer: r.status ?? r.error, body: r.body }).toEqual({ answer: 404, body: '404 page not found\n' });
         }
-        lines.push(`:${port || 443} ${other.status} "${other.body!.trim()}", by Host header ${fronted.status}`);
+        lines.push(
+          `:${port || PORTS.websecure.port} ${other.status} "${other.body!.trim()}", by Host header ${fronted.status}`,
+        );
       }
       report(`edge: /metrics 404 through the edge (the service's own 404: no route reaches the metrics port)`);
       report(`edge: another host refused by Traefik (${lines.join('; ')}), never the service's answer`);
@@ -267,7 +275,7 @@ export function edge(release: Release): void {
           const https = require('node:https');
           const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: ${JSON.stringify(ca)}, servername: '${HOST}' });
           const one = () => new Promise((resolve) => {
-            const req = https.request({ host: '${traefikIp}', port: 443, path: '/api/links', method: 'POST', agent,
+            const req = https.request({ host: '${traefikIp}', port: ${PORTS.websecure.port}, path: '/api/links', method: 'POST', agent,
               headers: { host: '${HOST}', authorization: 'Bearer ${TOKEN}', 'content-type': 'application/json', ...${JSON.stringify(headers)} } },
               (res) => { res.resume(); res.on('end', () => resolve({ status: res.statusCode, limit: res.headers['ratelimit-limit'] })); });
             req.on('error', (e) => resolve({ status: e.code }));
@@ -377,7 +385,7 @@ async function traefikState(traefikIp: string): Promise<string> {
     sh('kubectl -n traefik get pods -o wide'),
     sh('kubectl -n traefik logs deployment/traefik --tail=40'),
     sh('kubectl get ingress,gateway,httproute -o wide'),
-    request(`http://${traefikIp}:${TRAEFIK_API_PORT}/api/http/routers`, undefined, 2_000),
+    request(`http://${traefikIp}:${PORTS.traefik.port}/api/http/routers`, undefined, 2_000),
   ]);
   return [
     pods.stdout + pods.stderr,
@@ -411,7 +419,7 @@ function watchEndpointLag(traefikIp: string): { stop(): Promise<Lag> } {
       const started = Date.now();
       const [slices, services] = await Promise.all([
         getJson('endpointslices', '-l', `kubernetes.io/service-name=${DEPLOYMENT_NAME}`),
-        request(`http://${traefikIp}:${TRAEFIK_API_PORT}/api/http/services`, undefined, 2_000),
+        request(`http://${traefikIp}:${PORTS.traefik.port}/api/http/services`, undefined, 2_000),
       ]);
       const now = Date.now();
       const ready = new Set<string>(
