@@ -1,17 +1,23 @@
-import { failures, keepAliveLoad, kinds } from '../../../../test-support/faults';
+import { failures, keepAliveLoad, kinds, type Outcome } from '../../../../test-support/faults';
 import { sqlAt } from '../../../../test-support/service';
 import { DEPLOYMENT_NAME } from '../../../names';
 import { getJson, isReady, pods, releaseState, sh, until } from '../kube';
 import { LOAD, report, s, SELECTOR, settledAtMinimum, type Entry, type Release } from '../release';
 
 /**
- * The HPA's load: keep-alive connections through the ClusterIP, each request a redirect of a link
- * the worker cache does not hold (HPA_LINKS of them in turn, each back after its cache TTL), so the
- * pod spends more CPU per request than the host's load generator does.
+ * The HPA's heavy load: keep-alive connections through the ClusterIP, each request a link's stats
+ * (`GET /api/links/:slug`: Express, then a PostgreSQL read through Prisma, no cache) of HPA_LINKS in
+ * turn, so the pod spends several times the CPU per request the host's load generator does, whatever
+ * the caches hold. Redirects were not enough: once the sections before had left every link in
+ * Redis, a redirect cost the pod about what it cost the generator, and the HPA saw 56 % of the CPU
+ * request here and under the 50 % target on CI's machine, where the scale-out never came.
+ * The light load is redirects of the same links.
  */
 const HPA_HEAVY_CONNECTIONS = 12;
 const HPA_LINKS = 100_000;
-const HPA_LOAD_PATH = (i: number, conn: number) => `/hpa-${((i * HPA_HEAVY_CONNECTIONS + conn) % HPA_LINKS) + 1}`;
+const hpaSlug = (i: number, conn: number) => `hpa-${((i * HPA_HEAVY_CONNECTIONS + conn) % HPA_LINKS) + 1}`;
+const HPA_HEAVY_PATH = (i: number, conn: number) => `/api/links/${hpaSlug(i, conn)}`;
+const HPA_LIGHT_PATH = (i: number, conn: number) => `/${hpaSlug(i, conn)}`;
 
 export function autoscaling(release: Release): void {
   describe('7. the HPA on real CPU: metrics-server, scale-out and scale-in under load', () => {
@@ -50,19 +56,25 @@ export function autoscaling(release: Release): void {
         const c = await scaleOutThenIn(release);
         const all = [...c.heavy, ...c.light];
         report(
-          `HPA: ${HPA_HEAVY_CONNECTIONS} connections through the ClusterIP → ${s.maxReplicas} pods Ready ${(c.outMs / 1000).toFixed(1)} s after the load started ` +
+          `HPA: ${HPA_HEAVY_CONNECTIONS} connections of stats reads through the ClusterIP → ${s.maxReplicas} pods Ready ${(c.outMs / 1000).toFixed(1)} s after the load started ` +
             `(the HPA saw ${c.utilization}% of the CPU request, target ${s.hpaCpuUtilizationPercent}%; newest pod ${c.newest}); ` +
-            `light load → ${s.minReplicas} pod ${(c.inMs / 1000).toFixed(1)} s later (scale-down window ${s.scaleDownStabilizationSeconds} s); ` +
-            `${all.length} requests, ${failures(all).length} failed (${kinds(all)})`,
+            `light load (redirects) → ${s.minReplicas} pod ${(c.inMs / 1000).toFixed(1)} s later (scale-down window ${s.scaleDownStabilizationSeconds} s); ` +
+            `${all.length} requests, ${failures(all).length} failed (${kinds(c.heavy)}; ${kinds(c.light)})`,
         );
         expect(c.utilization).toBeGreaterThan(s.hpaCpuUtilizationPercent);
         expect(c.inMs).toBeGreaterThanOrEqual(s.scaleDownStabilizationSeconds * 1000);
-        expect(kinds(failures(all))).toBe('none');
-        expect(c.light.length).toBeGreaterThan(100);
+        expectAnswered(c);
       },
       12 * 60_000,
     );
   });
+}
+
+/** Every request of a cycle answered as a healthy release answers it: the stats 200, the redirects 302. */
+export function expectAnswered(c: { heavy: readonly Outcome[]; light: readonly Outcome[] }): void {
+  expect(kinds(c.heavy)).toBe(`200 ×${c.heavy.length}`);
+  expect(kinds(c.light)).toBe(`302 ×${c.light.length}`);
+  expect(c.light.length).toBeGreaterThan(100);
 }
 
 /**
@@ -83,21 +95,31 @@ export async function scaleOutThenIn(release: Release, light: Entry = {}) {
     const utilization = status.currentMetrics?.[0]?.resource?.current?.averageUtilization;
     if (utilization !== undefined) seen.push({ utilization, desired: status.desiredReplicas });
   };
+  // Every reading, for the error when the HPA does not scale out: was the CPU short of the target, or the metric missing?
+  const hpaSaw = () =>
+    `the HPA saw (CPU % of the request → desired replicas), target ${s.hpaCpuUtilizationPercent}%: ` +
+    (seen.map((x) => `${x.utilization}% → ${x.desired}`).join(', ') || 'no CPU reading');
   const started = Date.now();
   let heavy = true;
   let running = true;
-  const load = (connections: number, gapMs: number, stopWhen: () => boolean, entry: Entry = {}) =>
+  const load = (
+    connections: number,
+    gapMs: number,
+    path: (i: number, conn: number) => string,
+    stopWhen: () => boolean,
+    entry: Entry = {},
+  ) =>
     keepAliveLoad({
       ...LOAD,
       connections,
       gapMs,
       base: entry.base ?? release.serviceUrl,
       agent: entry.agent,
-      path: HPA_LOAD_PATH,
+      path,
       durationMs: 8 * 60_000,
       stopWhen,
     });
-  const heavyLoad = load(HPA_HEAVY_CONNECTIONS, 0, () => !heavy);
+  const heavyLoad = load(HPA_HEAVY_CONNECTIONS, 0, HPA_HEAVY_PATH, () => !heavy);
   const out = await until(
     `the HPA scaled out to ${s.maxReplicas} Ready pods`,
     async () => {
@@ -106,7 +128,7 @@ export async function scaleOutThenIn(release: Release, light: Entry = {}) {
       return ready.length >= s.maxReplicas ? ready : undefined;
     },
     5 * 60_000,
-    () => releaseState(SELECTOR),
+    async () => `${await releaseState(SELECTOR)}\n${hpaSaw()}`,
   ).catch(async (err: unknown) => {
     // The load is bounded by time only: stop it, so the cases after this one run on a quiet node.
     heavy = false;
@@ -118,7 +140,7 @@ export async function scaleOutThenIn(release: Release, light: Entry = {}) {
   heavy = false;
   const heavyOutcomes = (await heavyLoad).outcomes;
   const lightStarted = Date.now();
-  const lightLoad = load(2, 100, () => !running, light);
+  const lightLoad = load(2, 100, HPA_LIGHT_PATH, () => !running, light);
   await until(
     `the HPA scaled back in to ${s.minReplicas} pod(s), the others gone`,
     async () => {

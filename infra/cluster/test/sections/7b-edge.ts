@@ -24,7 +24,7 @@ import {
   type Entry,
   type Release,
 } from '../release';
-import { scaleOutThenIn } from './7-hpa';
+import { expectAnswered, scaleOutThenIn } from './7-hpa';
 
 /**
  * The public edge: Traefik, built here from the Go module proxy, run as a
@@ -323,26 +323,27 @@ export function edge(release: Release): void {
     it(
       `the guide's kubectl set image through the edge, then rollout undo: 0 failed; Traefik's endpoint lag within preStop (${s.preStopDelaySeconds} s)`,
       async () => {
-        const lag = watchEndpointLag(traefikIp);
-        const forward = await underLoad(
-          release,
-          async () => [
-            await sh(`kubectl set image deployment/${DEPLOYMENT_NAME} ${CONTAINER_NAME}=${image(TAGS.edge)}`),
-            await sh(`kubectl rollout status deployment/${DEPLOYMENT_NAME}`, PHASE_LIMIT_MS),
-          ],
-          entry(),
-        );
-        report(rolloutLine(`edge: set image to ${TAGS.edge}`, forward, await replicaSets(), 'through traefik'));
-        const back = await underLoad(
-          release,
-          async () => [
-            await sh(`kubectl rollout undo deployment/${DEPLOYMENT_NAME}`),
-            await sh(`kubectl rollout status deployment/${DEPLOYMENT_NAME}`, PHASE_LIMIT_MS),
-          ],
-          entry(),
-        );
-        report(rolloutLine(`edge: undo`, back, await replicaSets(), 'through traefik'));
-        const seen = await lag.stop();
+        const [{ forward, back }, seen] = await watchingEndpointLag(traefikIp, 2 * PHASE_LIMIT_MS, async () => {
+          const forward = await underLoad(
+            release,
+            async () => [
+              await sh(`kubectl set image deployment/${DEPLOYMENT_NAME} ${CONTAINER_NAME}=${image(TAGS.edge)}`),
+              await sh(`kubectl rollout status deployment/${DEPLOYMENT_NAME}`, PHASE_LIMIT_MS),
+            ],
+            entry(),
+          );
+          report(rolloutLine(`edge: set image to ${TAGS.edge}`, forward, await replicaSets(), 'through traefik'));
+          const back = await underLoad(
+            release,
+            async () => [
+              await sh(`kubectl rollout undo deployment/${DEPLOYMENT_NAME}`),
+              await sh(`kubectl rollout status deployment/${DEPLOYMENT_NAME}`, PHASE_LIMIT_MS),
+            ],
+            entry(),
+          );
+          report(rolloutLine(`edge: undo`, back, await replicaSets(), 'through traefik'));
+          return { forward, back };
+        });
         report(lagLine(seen));
         expect([...forward.ran, ...back.ran].map((x) => x.code)).toEqual([0, 0, 0, 0]);
         expect(kinds(failures(forward.outcomes))).toBe('none');
@@ -359,18 +360,15 @@ export function edge(release: Release): void {
     it(
       'an HPA scale-in with its load through the edge: 0 failed',
       async () => {
-        const lag = watchEndpointLag(traefikIp);
-        const c = await scaleOutThenIn(release, entry());
-        const seen = await lag.stop();
+        const [c, seen] = await watchingEndpointLag(traefikIp, 12 * 60_000, () => scaleOutThenIn(release, entry()));
         report(
-          `edge: HPA scale-in through traefik: ${s.maxReplicas} → ${s.minReplicas} pods in ${(c.inMs / 1000).toFixed(1)} s, ` +
+          `edge: HPA scale-out through the ClusterIP in ${(c.outMs / 1000).toFixed(1)} s (the HPA saw ${c.utilization}%, target ${s.hpaCpuUtilizationPercent}%); ` +
+            `scale-in through traefik: ${s.maxReplicas} → ${s.minReplicas} pods in ${(c.inMs / 1000).toFixed(1)} s, ` +
             `${c.light.length} requests through traefik, ${failures(c.light).length} failed (${kinds(c.light)}) ` +
             `(the scale-out's load through the ClusterIP: ${c.heavy.length} requests, ${failures(c.heavy).length} failed)`,
         );
         report(lagLine(seen));
-        expect(kinds(failures(c.light))).toBe('none');
-        expect(kinds(failures(c.heavy))).toBe('none');
-        expect(c.light.length).toBeGreaterThan(100);
+        expectAnswered(c);
         expect(seen.removals.length).toBeGreaterThanOrEqual(s.maxReplicas - s.minReplicas);
         expect(Math.max(...seen.removals.map((x) => x.lagMs))).toBeLessThan(s.preStopDelaySeconds * 1000);
       },
@@ -402,20 +400,36 @@ interface Lag {
   readonly pollMs: number;
 }
 
+/** Runs `work` while watching Traefik's endpoint lag; the watch ends with it, whether it returns or throws. */
+async function watchingEndpointLag<T>(traefikIp: string, limitMs: number, work: () => Promise<T>): Promise<[T, Lag]> {
+  const lag = watchEndpointLag(traefikIp, limitMs);
+  let result: T;
+  try {
+    result = await work();
+  } catch (err) {
+    await lag.stop().catch(() => undefined);
+    throw err;
+  }
+  return [result, await lag.stop()];
+}
+
 /**
  * Polls, back to back, the release's EndpointSlices and the servers Traefik's Ingress service
  * routes to (its API); for each pod address the slices take out, how long Traefik kept it.
- * The resolution is one poll (reported).
+ * The resolution is one poll (reported). Bounded in time too (`limitMs`): a case that throws before
+ * its `stop()` must not leave a loop that keeps Jest from exiting (seen in CI: the run then hung
+ * until the CI's own limit).
  */
-function watchEndpointLag(traefikIp: string): { stop(): Promise<Lag> } {
+function watchEndpointLag(traefikIp: string, limitMs: number): { stop(): Promise<Lag> } {
   const leftSlices = new Map<string, number>();
   const leftTraefik = new Map<string, number>();
   let inSlices = new Set<string>();
   let inTraefik = new Set<string>();
   let running = true;
   const periods: number[] = [];
+  const deadline = Date.now() + limitMs;
   const loop = (async () => {
-    while (running) {
+    while (running && Date.now() < deadline) {
       const started = Date.now();
       const [slices, services] = await Promise.all([
         getJson('endpointslices', '-l', `kubernetes.io/service-name=${DEPLOYMENT_NAME}`),
