@@ -2,8 +2,8 @@
 # What another cluster or program on this host could own, named like the test
 # cluster's own things: iptables chains KUBE-… and CNI-… with a rule jumping to
 # one, an ipset KUBE-…, kubepods cgroups, a veth pair, a network namespace cni-…
-# and a mount. run.sh makes them before the first teardown and checks after the
-# last that the teardown left every one alone, then removes them.
+# and a mount. run.sh makes them before up.sh (after clearing what a killed run
+# left) and checks after the teardown that it left every one alone, then removes them.
 #
 #   decoys.sh create      make them (names carry this script's pid; written to $STATE.decoys)
 #   decoys.sh check       exit 1 naming each one that is gone; remove them all either way

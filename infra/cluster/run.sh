@@ -32,9 +32,11 @@ teardown() {
   rm -f "$summary"
   exit $status
 }
+# What a killed earlier run may have left, by that run's snapshot of the host: a look-alike made
+# since would look like its own, so the decoys come after this and prove this run's teardown.
+"$here/down.sh"
 "$here/decoys.sh" create
 trap teardown EXIT
-"$here/down.sh" # what a killed earlier run may have left
 "$here/up.sh" >/dev/null
 phase "cluster up (node Ready)"
 status=0

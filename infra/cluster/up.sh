@@ -25,6 +25,20 @@ source "$here/lib.sh"
 bin=${CLUSTER_BIN:-$("$here/build.sh")}
 export PATH="$bin:$PATH"
 [ -e "$STATE/pids" ] && { echo "a cluster state exists at $STATE: run infra/cluster/down.sh first" >&2; exit 1; }
+# The kubelet evicts every pod once the disk under its state has less than EVICT_DISK_PERCENT free
+# (seen on a host whose Docker storage had filled it: pods evicted mid-suite, the pause image
+# collected and not to be pulled again). Refuse to start instead, naming the space: a run's images,
+# database and logs took 2.4 GiB after this point (measured); RUN_DISK_GIB leaves room over that.
+EVICT_DISK_PERCENT=1
+RUN_DISK_GIB=6
+read -r disk_kib free_kib < <(df -Pk "$(dirname "$STATE")" | awk 'NR == 2 {print $2, $4}')
+need_kib=$((disk_kib * EVICT_DISK_PERCENT / 100 + RUN_DISK_GIB * 1024 * 1024))
+if [ "$free_kib" -lt "$need_kib" ]; then
+  echo "$((free_kib / 1024 / 1024)) GiB free under $(dirname "$STATE"); the test cluster needs $((need_kib / 1024 / 1024)) GiB" \
+    "(the kubelet evicts below $EVICT_DISK_PERCENT % of the disk, and a run takes about $RUN_DISK_GIB GiB): free some (docker image prune)" >&2
+  exit 1
+fi
+
 mkdir -p "$STATE"/{pki,pids,logs,etcd,kubelet,containerd,cni/net.d,cni/ipam}
 : >"$STATE/created"
 started=$(date +%s)
@@ -215,7 +229,7 @@ oomScoreAdj: 0
 # No cluster DNS and no host resolver in pods: they reach PostgreSQL and Redis by IP, and nothing else.
 resolvConf: ""
 # The sandbox's disk may be nearly full; evict only when it really is.
-evictionHard: { memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1% }
+evictionHard: { memory.available: 100Mi, nodefs.available: $EVICT_DISK_PERCENT%, imagefs.available: $EVICT_DISK_PERCENT%, nodefs.inodesFree: 1% }
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
