@@ -57,7 +57,7 @@ export function autoscaling(release: Release): void {
         const all = [...c.heavy, ...c.light];
         report(
           `HPA: ${HPA_HEAVY_CONNECTIONS} connections of stats reads through the ClusterIP → ${s.maxReplicas} pods Ready ${(c.outMs / 1000).toFixed(1)} s after the load started ` +
-            `(the HPA saw ${c.utilization}% of the CPU request, target ${s.hpaCpuUtilizationPercent}%; newest pod ${c.newest}); ` +
+            `(the HPA saw ${c.utilization}% of the CPU request, at most ${c.peak}%, target ${s.hpaCpuUtilizationPercent}%; newest pod ${c.newest}); ` +
             `light load (redirects) → ${s.minReplicas} pod ${(c.inMs / 1000).toFixed(1)} s later (scale-down window ${s.scaleDownStabilizationSeconds} s); ` +
             `${all.length} requests, ${failures(all).length} failed (${kinds(c.heavy)}; ${kinds(c.light)})`,
         );
@@ -161,6 +161,8 @@ export async function scaleOutThenIn(release: Release, light: Entry = {}) {
     outMs,
     inMs,
     utilization: atScaleOut?.utilization,
+    // The first reading over the target is only where the HPA acted; the highest shows the margin.
+    peak: seen.length ? Math.max(...seen.map((x) => x.utilization)) : undefined,
     newest: out[0].metadata.name as string,
     heavy: heavyOutcomes,
     light: (await lightLoad).outcomes,

@@ -362,7 +362,7 @@ export function edge(release: Release): void {
       async () => {
         const [c, seen] = await watchingEndpointLag(traefikIp, 12 * 60_000, () => scaleOutThenIn(release, entry()));
         report(
-          `edge: HPA scale-out through the ClusterIP in ${(c.outMs / 1000).toFixed(1)} s (the HPA saw ${c.utilization}%, target ${s.hpaCpuUtilizationPercent}%); ` +
+          `edge: HPA scale-out through the ClusterIP in ${(c.outMs / 1000).toFixed(1)} s (the HPA saw ${c.utilization}%, at most ${c.peak}%, target ${s.hpaCpuUtilizationPercent}%); ` +
             `scale-in through traefik: ${s.maxReplicas} → ${s.minReplicas} pods in ${(c.inMs / 1000).toFixed(1)} s, ` +
             `${c.light.length} requests through traefik, ${failures(c.light).length} failed (${kinds(c.light)}) ` +
             `(the scale-out's load through the ClusterIP: ${c.heavy.length} requests, ${failures(c.heavy).length} failed)`,
