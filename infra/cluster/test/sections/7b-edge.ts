@@ -24,7 +24,7 @@ import {
   type Entry,
   type Release,
 } from '../release';
-import { expectAnswered, scaleOutThenIn } from './7-hpa';
+import { expectAnswered, HPA_CYCLE_LIMIT_MS, scaleOutThenIn } from './7-hpa';
 
 /**
  * The public edge: Traefik, built here from the Go module proxy, run as a
@@ -360,7 +360,9 @@ export function edge(release: Release): void {
     it(
       'an HPA scale-in with its load through the edge: 0 failed',
       async () => {
-        const [c, seen] = await watchingEndpointLag(traefikIp, 12 * 60_000, () => scaleOutThenIn(release, entry()));
+        const [c, seen] = await watchingEndpointLag(traefikIp, HPA_CYCLE_LIMIT_MS, () =>
+          scaleOutThenIn(release, entry()),
+        );
         report(
           `edge: HPA scale-out through the ClusterIP in ${(c.outMs / 1000).toFixed(1)} s (the HPA saw ${c.utilization}%, at most ${c.peak}%, target ${s.hpaCpuUtilizationPercent}%); ` +
             `scale-in through traefik: ${s.maxReplicas} → ${s.minReplicas} pods in ${(c.inMs / 1000).toFixed(1)} s, ` +
@@ -372,7 +374,7 @@ export function edge(release: Release): void {
         expect(seen.removals.length).toBeGreaterThanOrEqual(s.maxReplicas - s.minReplicas);
         expect(Math.max(...seen.removals.map((x) => x.lagMs))).toBeLessThan(s.preStopDelaySeconds * 1000);
       },
-      12 * 60_000,
+      HPA_CYCLE_LIMIT_MS,
     );
   });
 }
